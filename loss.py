@@ -1,0 +1,127 @@
+"""The paper's losses (equation numbers as in both [A] arXiv 1508.06576 and [C] CVPR 2016).
+
+Notation: F^l is the N_l x M_l matrix of layer l's rectified responses to the generated image x
+(N_l filters, M_l = height * width positions); P^l the same for the content photo p; A^l the Gram
+matrix of the style image a. alpha and beta weight content and style (only alpha/beta is reported).
+
+The pure functions below are the equations. The modules hold their targets (P^l, A^l), computed
+once from the target images and kept as buffers, and report every term so a run can log them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def flatten(feature: torch.Tensor) -> torch.Tensor:
+    """[1, N_l, H, W] -> F^l of shape [N_l, M_l]."""
+    return feature.reshape(feature.shape[1], -1)
+
+
+def gram(F: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: G^l_ij = sum_k F^l_ik F^l_jk. Unnormalised, as written in the paper."""
+    return F @ F.T
+
+
+def content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: L_content = 1/2 sum_ij (F^l_ij - P^l_ij)^2, a plain sum, not a mean.
+    Its gradient (Eq. 2) is (F - P)_ij where F > 0 and 0 elsewhere (the ReLU's mask)."""
+    return 0.5 * (F - P).pow(2).sum()
+
+
+def style_layer_loss(G: torch.Tensor, A: torch.Tensor, N: int, M: int) -> torch.Tensor:
+    """Eq. 4: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2.
+    Its gradient w.r.t. F^l (Eq. 6) is (F^l)^T (G^l - A^l) / (N_l^2 M_l^2), masked where F < 0."""
+    return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Not in the paper ([C] §2.3 stresses that no image prior is used). Offered as an option:
+    TV(x) = sum over pixels and channels of the squared differences to the right and lower neighbour,
+    in network input units."""
+    return (x[..., :, 1:] - x[..., :, :-1]).pow(2).sum() + (x[..., 1:, :] - x[..., :-1, :]).pow(2).sum()
+
+
+class ContentLoss(nn.Module):
+    """Eq. 1 on one layer, with P^l computed once from the content photo's features."""
+
+    def __init__(self, layer: str, content_feature: torch.Tensor):
+        super().__init__()
+        self.layer = layer
+        self.register_buffer("P", flatten(content_feature).detach())  # P^l
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return content_loss(flatten(features[self.layer]), self.P)
+
+
+class StyleLoss(nn.Module):
+    """Eq. 5: L_style = sum_l w_l E_l, with the Gram matrices A^l of the style image cached.
+
+    When the style image has M_l^s positions and x has M_l (style not resized to the content, a
+    departure from [C] §2.3), A^l is rescaled by M_l / M_l^s: the Gram matrix is a sum over positions,
+    so this is the Gram matrix the same statistics would give at x's size.
+    """
+
+    def __init__(self, style_features: dict[str, torch.Tensor], layer_weights: dict[str, float],
+                 generated_positions: dict[str, int]):
+        super().__init__()
+        self.layers = list(layer_weights)
+        self.w = dict(layer_weights)  # w_l
+        for layer in self.layers:
+            S = flatten(style_features[layer])
+            A = gram(S) * (generated_positions[layer] / S.shape[1])  # A^l, at x's M_l
+            self.register_buffer(f"A_{layer}", A.detach())
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-layer w_l E_l; their sum is L_style."""
+        terms = {}
+        for layer in self.layers:
+            F = flatten(features[layer])
+            N, M = F.shape
+            terms[layer] = self.w[layer] * style_layer_loss(gram(F), getattr(self, f"A_{layer}"), N, M)
+        return terms
+
+
+def equal_layer_weights(layers) -> dict[str, float]:
+    """w_l = 1 / (number of active layers): 1/5 for the paper's five style layers."""
+    layers = list(layers)
+    return {layer: 1.0 / len(layers) for layer in layers}
+
+
+class TotalLoss(nn.Module):
+    """Eq. 7: L_total = alpha * L_content + beta * L_style (+ tv_weight * TV, off in the paper).
+
+    Either part may be absent: content-only and style-only reconstructions (Fig. 1) are the same
+    objective with the other image missing.
+    """
+
+    def __init__(self, content: ContentLoss | None, style: StyleLoss | None,
+                 alpha: float, beta: float, tv_weight: float = 0.0):
+        super().__init__()
+        if content is None and style is None:
+            raise ValueError("nothing to optimise: give a content image, a style image or both")
+        self.content, self.style = content, style
+        self.alpha, self.beta, self.tv_weight = alpha, beta, tv_weight
+
+    @property
+    def layers(self) -> list[str]:
+        """Every layer the network must return for this loss."""
+        layers = [] if self.content is None else [self.content.layer]
+        return layers + ([] if self.style is None else [l for l in self.style.layers if l not in layers])
+
+    def forward(self, features: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Returns L_total and its unweighted parts: content, style, each style layer's w_l E_l, tv."""
+        terms: dict[str, torch.Tensor] = {}
+        total = x.new_zeros(())
+        if self.content is not None:
+            terms["content"] = self.content(features)
+            total = total + self.alpha * terms["content"]
+        if self.style is not None:
+            per_layer = self.style(features)
+            terms["style"] = sum(per_layer.values())
+            terms.update({f"style/{layer}": v for layer, v in per_layer.items()})
+            total = total + self.beta * terms["style"]
+        if self.tv_weight:
+            terms["tv"] = total_variation(x)
+            total = total + self.tv_weight * terms["tv"]
+        return total, terms
