@@ -29,6 +29,22 @@ def content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     return 0.5 * (F - P).pow(2).sum()
 
 
+def dot_content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Ablation, not in the paper: ||P||^2 - <F, P>. Zero at F = P but unbounded below, so it rewards
+    ever stronger responses in the directions of P rather than matching them."""
+    return P.pow(2).sum() - (F * P).sum()
+
+
+def cosine_content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Ablation, not in the paper: ||P||^2 (1 - cos(F, P)). Equal to Eq. 1 when ||F|| = ||P||; blind to
+    the overall intensity of F."""
+    cos = (F * P).sum() / (F.norm() * P.norm()).clamp_min(1e-12)
+    return P.pow(2).sum() * (1.0 - cos)
+
+
+CONTENT_LOSSES = {"sse": content_loss, "dot": dot_content_loss, "cosine": cosine_content_loss}
+
+
 def style_layer_loss(G: torch.Tensor, A: torch.Tensor, N: int, M: int) -> torch.Tensor:
     """Eq. 4: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2.
     Its gradient w.r.t. F^l (Eq. 6) is (F^l)^T (G^l - A^l) / (N_l^2 M_l^2), masked where F < 0."""
@@ -43,15 +59,18 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 
 class ContentLoss(nn.Module):
-    """Eq. 1 on one layer, with P^l computed once from the content photo's features."""
+    """Eq. 1 on one layer, with P^l computed once from the content photo's features.
+    ``measure`` swaps Eq. 1 for an ablation: "dot" or "cosine" (see above)."""
 
-    def __init__(self, layer: str, content_feature: torch.Tensor):
+    def __init__(self, layer: str, content_feature: torch.Tensor, measure: str = "sse"):
         super().__init__()
-        self.layer = layer
+        if measure not in CONTENT_LOSSES:
+            raise ValueError(f"content measure must be one of {', '.join(CONTENT_LOSSES)}, not {measure!r}")
+        self.layer, self.measure = layer, CONTENT_LOSSES[measure]
         self.register_buffer("P", flatten(content_feature).detach())  # P^l
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return content_loss(flatten(features[self.layer]), self.P)
+        return self.measure(flatten(features[self.layer]), self.P)
 
 
 class StyleLoss(nn.Module):
@@ -60,17 +79,28 @@ class StyleLoss(nn.Module):
     When the style image has M_l^s positions and x has M_l (style not resized to the content, a
     departure from [C] §2.3), A^l is rescaled by M_l / M_l^s: the Gram matrix is a sum over positions,
     so this is the Gram matrix the same statistics would give at x's size.
+
+    ``representation="raw"`` is an ablation: the style image's feature maps themselves are matched,
+    E_l = 1/(4 N_l^2 M_l^2) * M_l * sum_ij (F_ij - S_ij)^2 (the same scale as Eq. 4 for a rank-one
+    comparison); it needs the style image at x's size and keeps the painting's layout.
     """
 
     def __init__(self, style_features: dict[str, torch.Tensor], layer_weights: dict[str, float],
-                 generated_positions: dict[str, int]):
+                 generated_positions: dict[str, int], representation: str = "gram"):
         super().__init__()
-        self.layers = list(layer_weights)
+        if representation not in ("gram", "raw"):
+            raise ValueError(f"style representation must be 'gram' or 'raw', not {representation!r}")
+        self.layers, self.representation = list(layer_weights), representation
         self.w = dict(layer_weights)  # w_l
         for layer in self.layers:
             S = flatten(style_features[layer])
-            A = gram(S) * (generated_positions[layer] / S.shape[1])  # A^l, at x's M_l
-            self.register_buffer(f"A_{layer}", A.detach())
+            if representation == "raw":
+                if S.shape[1] != generated_positions[layer]:
+                    raise ValueError("the raw-feature style loss needs the style image at the output's size")
+                target = S
+            else:
+                target = gram(S) * (generated_positions[layer] / S.shape[1])  # A^l, at x's M_l
+            self.register_buffer(f"A_{layer}", target.detach())
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-layer w_l E_l; their sum is L_style."""
@@ -78,7 +108,12 @@ class StyleLoss(nn.Module):
         for layer in self.layers:
             F = flatten(features[layer])
             N, M = F.shape
-            terms[layer] = self.w[layer] * style_layer_loss(gram(F), getattr(self, f"A_{layer}"), N, M)
+            target = getattr(self, f"A_{layer}")
+            if self.representation == "raw":
+                E = M * (F - target).pow(2).sum() / (4.0 * N**2 * M**2)
+            else:
+                E = style_layer_loss(gram(F), target, N, M)
+            terms[layer] = self.w[layer] * E
         return terms
 
 

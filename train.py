@@ -182,6 +182,10 @@ class Config:
     style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "comma-separated style layers (Eq. 5), "
                                          "each weighted w_l = 1/count")
     ratio: float = _opt(1e-3, "alpha/beta of Eq. 7 (beta = 1, so this is the content weight alpha)")
+    content_loss: str = _opt("sse", "sse (Eq. 1) | dot | cosine (ablations; see loss.py)",
+                             choices=("sse", "dot", "cosine"))
+    style_representation: str = _opt("gram", "gram (Eq. 3-5) | raw (ablation: match the feature maps "
+                                      "themselves)", choices=("gram", "raw"))
     tv_weight: float = _opt(0.0, "weight of the total-variation term (not in the paper; see loss.total_variation)")
     init: str = _opt("noise", "start image: noise | content | style | PATH")
     noise_std: float = _opt(1.0, "std of the Gaussian white-noise start, in 8-bit grey levels around the "
@@ -467,11 +471,12 @@ def build_loss(net: models.VGG19, cfg: Config, content_x: torch.Tensor | None, s
     """Targets computed once: P^l from the content photo, A^l from the style image."""
     with torch.no_grad():
         content = None if content_x is None else L.ContentLoss(
-            cfg.content_layer, net(content_x, [cfg.content_layer])[cfg.content_layer])
+            cfg.content_layer, net(content_x, [cfg.content_layer])[cfg.content_layer], cfg.content_loss)
         style = None
         if style_x is not None:
             positions = {l: math.prod(models.feature_shape(l, *out_hw)[1:]) for l in cfg.style_layers}
-            style = L.StyleLoss(net(style_x, cfg.style_layers), L.equal_layer_weights(cfg.style_layers), positions)
+            style = L.StyleLoss(net(style_x, cfg.style_layers), L.equal_layer_weights(cfg.style_layers), positions,
+                                cfg.style_representation)
     return L.TotalLoss(content, style, alpha=cfg.ratio, beta=1.0, tv_weight=cfg.tv_weight)
 
 
