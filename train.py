@@ -176,6 +176,8 @@ class Config:
                                    "reconstruction (Fig. 1)")
     out: str = _opt("out.png", "output PNG; a JSON with config and loss history is written beside it")
     size: int = _opt(512, "long edge of the output in px (the paper's outputs are 512x384)")
+    height: int | None = _opt(None, "output height in px when there is no content image (style-only "
+                                    "reconstruction); default: the style image's aspect", type=int)
     style_size: int | None = _opt(None, "long edge of the style image in px; default: resized to the content "
                                         "image's height x width, as in [C] §2.3", type=int)
     content_layer: str = _opt("conv4_2", "layer l of the content loss (Eq. 1), e.g. conv4_2")
@@ -208,6 +210,9 @@ class Config:
     device: str = _opt("auto", "auto (CUDA when available) | cpu | cuda | cuda:N")
     images: str | None = _opt(None, f"paper image directory (default: ${IMAGES_ENV}, else data/paper-images)")
     save_every: int = _opt(0, "also write the current best image every N evaluations (0: only at the end)")
+
+    def __post_init__(self) -> None:
+        self.style_layers = tuple(self.style_layers)  # JSON gives a list; Config(**saved["config"]) must be equal
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -282,6 +287,7 @@ class Objective:
         self.evaluations = 0
         self.history: list[dict] = []
         self.best_loss, self.best_x = math.inf, None
+        self.best_so_far: list[float] = []  # best loss after each evaluation, for the --tol window
         self.start = None
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,6 +305,7 @@ class Objective:
             raise Stop(f"non-finite loss or gradient at evaluation {self.evaluations}; kept the last finite image")
         if value < self.best_loss:
             self.best_loss, self.best_x = value, x.detach().clone()
+        self.best_so_far.append(self.best_loss)
         if self.scale is None:
             self.scale = value if value > 0 else 1.0
         if self.callback is not None:
@@ -311,8 +318,8 @@ class Objective:
         if self.evaluations >= self.budget:
             raise Stop(f"budget of {self.budget} evaluations used")
         if self.tol > 0 and self.evaluations > WINDOW:
-            before = min(h["total"] for h in self.history[:-WINDOW])
-            if before - self.best_loss < self.tol * self.best_loss:
+            before = self.best_so_far[-WINDOW - 1]
+            if before - self.best_loss < self.tol * self.best_loss or before == self.best_loss:  # stuck at 0 too
                 raise Stop(f"converged: best loss improved by < {self.tol:g} over {WINDOW} evaluations")
 
 
@@ -458,6 +465,9 @@ def prepare_images(cfg: Config, layers, device: torch.device) -> tuple[torch.Ten
         content = load_rgb(content_path, hw)
     else:
         hw, content = target_size(style_path, cfg.size), None
+        if cfg.height is not None:
+            hw = (cfg.height, cfg.size)
+            check_size(*hw, layers, device, "output")
     style = None
     if style_path is not None:
         style_hw = hw if cfg.style_size is None else target_size(style_path, cfg.style_size)
@@ -505,16 +515,29 @@ def initial_image(cfg: Config, net: models.VGG19, content_x, style_x, shape, dev
     return net.preprocessing.to_net(rgb).to(device)
 
 
-def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None) -> Result:
-    """Run one synthesis. Ctrl-C and NaN end it early but still return the best image so far."""
-    t0 = time.perf_counter()
+def network_key(cfg: Config) -> tuple:
+    """The parts of a Config that determine the network; runs with equal keys can share one."""
     device = resolve_device(cfg.device)
-    dtype, channels_last = resolve_precision(cfg.precision, device)
+    return (cfg.weights, cfg.normalised, cfg.pooling, device, *resolve_precision(cfg.precision, device))
+
+
+def build_network(cfg: Config) -> models.VGG19:
+    weights, normalised, pooling, device, dtype, channels_last = network_key(cfg)
+    return models.build_vgg19(weights, normalised, pooling, device, dtype, channels_last)
+
+
+def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
+            net: models.VGG19 | None = None) -> Result:
+    """Run one synthesis. Ctrl-C and NaN end it early but still return the best image so far.
+    ``net``: a network built by ``build_network`` for a Config with the same ``network_key``, to share it
+    across runs (a figure script builds it once instead of once per panel)."""
+    t0 = time.perf_counter()
+    _, _, _, device, dtype, channels_last = network_key(cfg)
     layers = ([cfg.content_layer] if cfg.content else []) + (list(cfg.style_layers) if cfg.style else [])
     for layer in layers:
         models.layer_depth(layer)  # unknown names fail here, before any work
     content_rgb, style_rgb = prepare_images(cfg, layers, device)
-    net = models.build_vgg19(cfg.weights, cfg.normalised, cfg.pooling, device, dtype, channels_last)
+    net = net if net is not None else build_network(cfg)
     prep = net.preprocessing
     content_x = None if content_rgb is None else prep.to_net(content_rgb.to(device))
     style_x = None if style_rgb is None else prep.to_net(style_rgb.to(device))
@@ -613,9 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = stylize(cfg, bar)
     except (ImageError, models.WeightsError, MemoryError, ValueError) as e:
+        bar.close()  # else the message is glued to the bar's unfinished line
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # during set-up: nothing worth saving yet
+        bar.close()
         print("interrupted before the first evaluation; nothing saved", file=sys.stderr)
         return 130
     finally:

@@ -1,12 +1,18 @@
-"""How close is a rebuilt panel to the published one? Numbers only; no published pixels enter the repo.
+"""How close are our panels to the published ones? Numbers only; no published pixels enter the repo.
 
 Style distance, defined so that numbers compare across tools: both images resized to a 256 px long edge,
 features of the *plain* Caffe VGG-19 with max pooling (the trained network, nothing of ours), G = F F^T / M
 on conv1_1 ... conv5_1, distance = mean over those layers of ||G(ours) - G(published)||_F / ||G(published)||_F.
+Baseline: the same distance for the plain content photo (Fig 1's style reconstructions: the Neckarfront).
 Content distance: ||F(x) - F(photo)|| / ||F(photo)|| at conv4_2 of the same network, for ours and for the
 published panel, so one sees whether both keep the photo equally well.
 
-    python reproduce/compare.py --published ../shared/published-cvpr2016
+Table mode (default): every published result panel in MANIFEST.tsv that one of our figures names as its
+counterpart (the ``published`` field of a panel in <figures>/<figure>.json, whose pixels are in
+<figures>/panels/<figure>/<panel>.png); prints the table and writes <figures>/compare.md.
+
+    python reproduce/compare.py --published ../shared/published-cvpr2016 [--figures figures/]
+    python reproduce/compare.py --published DIR --panel fig3_C_starry_night_8e-4.jpg --ours a.png b.png
 """
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import models  # noqa: E402
-from train import load_rgb, resolve_image  # noqa: E402
+from reproduce.common import published_dir, ratio_str  # noqa: E402
+from train import ImageError, load_rgb, resolve_image  # noqa: E402
 
 SIZE = 256
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -75,18 +82,120 @@ def compare_pair(net, ours: Path, published: Path, photo: Path | None) -> dict:
     return row
 
 
+def read_manifest(published: Path) -> dict[str, dict[str, str]]:
+    with open(published / "MANIFEST.tsv", newline="", encoding="utf-8") as f:
+        return {row["file"]: row for row in csv.DictReader(f, delimiter="\t")}
+
+
+def counterparts(figures: Path) -> list[dict]:
+    """(published file, our panel) pairs named by the figure JSONs in ``figures``."""
+    pairs = []
+    for meta_path in sorted(figures.glob("*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for panel in meta.get("panels", []) if isinstance(meta, dict) else []:
+            for name in panel.get("published") or []:
+                pairs.append({"figure": meta["figure"], "key": panel["key"], "published": name,
+                              "ours": figures / panel["image"], "config": panel["config"],
+                              "evaluations": panel.get("evaluations")})
+    return pairs
+
+
+def table(net, published: Path, figures: Path, images: str | None,
+          quick: bool = False) -> tuple[list[dict], list[str]]:
+    """One row per published panel with a counterpart, in MANIFEST order; and the result panels without one."""
+    manifest = read_manifest(published)
+    pairs = sorted((p for p in counterparts(figures) if p["published"] in manifest),
+                   key=lambda p: list(manifest).index(p["published"]))
+    matched = {p["published"] for p in pairs}
+    if quick:
+        pairs = [p for i, p in enumerate(pairs) if all(q["figure"] != p["figure"] for q in pairs[:i])]
+    rows, memo = [], {}
+    for pair in pairs:
+        if not pair["ours"].is_file():
+            print(f"warning: {pair['ours']} missing; skipped", file=sys.stderr)
+            continue
+        cfg = pair["config"]
+        pub_rgb = load(published / pair["published"])
+        hw = tuple(pub_rgb.shape[-2:])
+        photo_path = resolve_image(cfg["content"] or CONTENT_PHOTO, cfg["images"] or images)
+        if (photo_path, hw) not in memo:
+            memo[photo_path, hw] = describe(net, load(photo_path, hw))
+        pub, mine, photo = describe(net, pub_rgb), describe(net, load(pair["ours"], hw)), memo[photo_path, hw]
+        has_content = cfg["content"] is not None
+        rows.append({"figure": manifest[pair["published"]]["figure"], "published": pair["published"],
+                     "ours": f"{pair['figure']}/{pair['key']}", "size": cfg["size"], "evaluations": pair["evaluations"],
+                     "ratio": cfg["ratio"] if cfg["content"] and cfg["style"] else None,
+                     "style_distance": style_distance(mine, pub), "photo_style_distance": style_distance(photo, pub),
+                     "content_distance_ours": content_distance(mine, photo) if has_content else None,
+                     "content_distance_published": content_distance(pub, photo) if has_content else None})
+    missing = [name for name, row in manifest.items()
+               if row["init"] != "-" and row["figure"] != "2" and name not in matched]  # results, not inputs/schematic
+    return rows, missing
+
+
+def markdown(rows: list[dict], missing: list[str], figures: Path) -> str:
+    num = lambda v: "–" if v is None else f"{v:.3f}"
+    repo = Path(__file__).resolve().parent.parent
+    shown = figures.resolve().relative_to(repo) if figures.resolve().is_relative_to(repo) else figures
+    lines = ["# Our panels against the published CVPR 2016 panels", "",
+             f"Written by `python reproduce/compare.py --figures {shown}`. Style distance: mean over "
+             "conv1_1 … conv5_1 of ‖G(x) − G(published)‖_F / ‖G(published)‖_F, G = FFᵀ/M of the plain Caffe "
+             "VGG-19 (max pooling), both images at the published panel's size with a 256 px long edge; lower is "
+             "closer. Baseline: the same for the content photo. Content distance: ‖F(x) − F(photo)‖/‖F(photo)‖ at "
+             "conv4_2, for ours and for the published panel.", "",
+             "| CVPR fig | published panel | ours | px | evaluations | α/β used | style dist. ours | "
+             "style dist. content photo | content dist. ours | content dist. published |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = "–" if r["ratio"] is None else ratio_str(r["ratio"])
+        lines.append(f"| {r['figure']} | {r['published']} | {r['ours']} | {r['size']} | {r['evaluations']} | {ratio} | "
+                     f"{num(r['style_distance'])} | {num(r['photo_style_distance'])} | "
+                     f"{num(r['content_distance_ours'])} | {num(r['content_distance_published'])} |")
+    if missing:
+        lines += ["", "Published result panels without a counterpart yet: " + ", ".join(missing) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--published", type=Path, required=True, help="directory of published panels with MANIFEST.tsv")
-    p.add_argument("--ours", type=Path, nargs="+", required=True, help="our panel image(s)")
-    p.add_argument("--panel", required=True, help="published file name to compare against")
+    p = argparse.ArgumentParser(prog="python reproduce/compare.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--published", type=Path, help="directory of published panels with MANIFEST.tsv (default "
+                   "$GATYS_PUBLISHED, else ../shared/published-cvpr2016)")
+    p.add_argument("--figures", type=Path, default=Path(__file__).resolve().parent.parent / "figures",
+                   help="directory of our figure JSONs and panels/ (default figures/); compare.md is written here")
+    p.add_argument("--ours", type=Path, nargs="+", help="single-panel mode: our image(s), compared with --panel")
+    p.add_argument("--panel", help="single-panel mode: published file name to compare against")
     p.add_argument("--images", help="paper image directory (for the content photo baseline)")
+    p.add_argument("--quick", action="store_true", help="smoke test: only the first counterpart of each figure")
     args = p.parse_args(argv)
+    published = published_dir(args)
+    if not (published / "MANIFEST.tsv").is_file():
+        print(f"error: {published}/MANIFEST.tsv not found (give --published DIR)", file=sys.stderr)
+        return 2
+    if bool(args.ours) != bool(args.panel):
+        p.error("--ours and --panel go together")
     net = reference_network()
-    photo = resolve_image(CONTENT_PHOTO, args.images)
-    for ours in args.ours:
-        row = compare_pair(net, ours, args.published / args.panel, photo)
-        print(json.dumps({"ours": str(ours), "panel": args.panel, **{k: round(v, 3) for k, v in row.items()}}))
+    try:
+        if args.ours:
+            photo = resolve_image(CONTENT_PHOTO, args.images)
+            for ours in args.ours:
+                row = compare_pair(net, ours, published / args.panel, photo)
+                print(json.dumps({"ours": str(ours), "panel": args.panel, **{k: round(v, 3) for k, v in row.items()}}))
+            return 0
+        rows, missing = table(net, published, args.figures, args.images, args.quick)
+    except ImageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    text = markdown(rows, missing, args.figures)
+    print(text, end="")
+    out = args.figures / "compare.md"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    print(f"wrote {out}: {len(rows)} rows", file=sys.stderr)
     return 0
 
 

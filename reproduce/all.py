@@ -1,0 +1,74 @@
+"""Every figure of the reproduction, in order, in one process (panels shared between figures are computed once):
+arXiv Fig 1-3 and their CVPR variants (CVPR Fig 1, 3, 4), CVPR Fig 5-7, the ratio sweep, the two ablations,
+the convergence measurement, then the comparison table against the published panels.
+
+    python reproduce/all.py                  # everything at 512 px -> figures/ (hours on a CPU)
+    python reproduce/all.py --quick          # every code path at 64 px, 5 evaluations -> .cache/quick (CI)
+    python reproduce/all.py --only fig2,compare
+
+CVPR Fig 5 and 7 and the comparison need the published-panel directory; without it they are skipped with a
+message. The flags are passed on to every script.
+"""
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from reproduce import (ablations, common, compare, convergence, cvpr_fig5, cvpr_fig6, cvpr_fig7,  # noqa: E402
+                       fig1, fig2, fig3, ratio_sweep)
+
+# (name, module, extra flags, needs the published panels)
+JOBS = (("fig1", fig1, [], False), ("cvpr_fig1", fig1, ["--paper", "cvpr"], False),
+        ("fig2", fig2, [], False), ("cvpr_fig3", fig2, ["--paper", "cvpr"], False),
+        ("fig3", fig3, [], False), ("cvpr_fig4", fig3, ["--paper", "cvpr"], False),
+        ("cvpr_fig5", cvpr_fig5, [], True), ("cvpr_fig6", cvpr_fig6, [], False), ("cvpr_fig7", cvpr_fig7, [], True),
+        ("ratio_sweep", ratio_sweep, [], False), ("ablations", ablations, [], False),
+        ("convergence", convergence, [], False))
+FORWARDED = ("size", "iters", "images", "out_dir", "cache_dir", "precision", "optimizer")
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__, __file__, published=True)
+    p.add_argument("--only", help="comma-separated subset of: " + ", ".join([j[0] for j in JOBS] + ["compare"]))
+    args = common.resolve(p, argv)
+    only = set(args.only.split(",")) if args.only else None
+    flags = [f for name in FORWARDED if args.given[name] is not None
+             for f in (f"--{name.replace('_', '-')}", str(args.given[name]))]
+    flags += ["--quick"] * args.quick + (["--ratio-factor", str(args.ratio_factor)] if args.ratio_factor != 1 else [])
+    published = common.published_dir(args)
+    have_published = (published / "MANIFEST.tsv").is_file()
+    times, failed, start = {}, [], time.perf_counter()
+    for name, module, extra, needs_published in JOBS:
+        if only and name not in only:
+            continue
+        if needs_published and not have_published:
+            print(f"skipping {name}: published-panel directory {published} not found (--published DIR)",
+                  file=sys.stderr)
+            continue
+        t = time.perf_counter()
+        job_argv = flags + extra + (["--published", str(published)] if needs_published else [])
+        print(f"=== {name}: python reproduce/{module.__name__.split('.')[-1]}.py {' '.join(job_argv)}", file=sys.stderr)
+        code = common.cli(lambda: module.main(job_argv))
+        times[name] = time.perf_counter() - t
+        if code == 130:  # Ctrl-C stops everything; the finished panels are cached
+            return 130
+        if code != 0:
+            failed.append(name)
+    if (not only or "compare" in only) and have_published:
+        t = time.perf_counter()
+        images = ["--images", args.images] if args.images else []
+        quick = ["--quick"] if args.quick else []
+        if compare.main(["--published", str(published), "--figures", str(args.out_dir), *images, *quick]) != 0:
+            failed.append("compare")
+        times["compare"] = time.perf_counter() - t
+    elif not have_published:
+        print(f"skipping compare: published-panel directory {published} not found", file=sys.stderr)
+    print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
+          + f"; total {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

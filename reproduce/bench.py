@@ -1,0 +1,560 @@
+"""Speed and memory of one style-transfer evaluation, ours against the beginner pattern and the `pastiche` package.
+
+One evaluation = one forward and one backward pass of the full paper loss (Eq. 7: conv4_2 content, conv1_1 ...
+conv5_1 style, Neckarfront + The Starry Night, 4:3, style resized to the output's H x W as in [C] §2.3).
+
+    python reproduce/bench.py                          # the full table (about 5 minutes on 2 cores)
+    python reproduce/bench.py --out figures/bench.md   # also write it, with the machine description
+    python reproduce/bench.py --profile                # plus a torch.profiler breakdown of one 512 px evaluation
+    python reproduce/bench.py --tiny                   # 64 px, 2 timed evaluations: the CI smoke test
+
+Sections, all measured in the same run:
+  1. seconds per evaluation at 256/512/1024 px long edge: ours fp32, ours fast (bf16 network + channels_last),
+     the beginner pattern (fp32, content and style targets recomputed inside every evaluation) and pastiche's
+     own model and loss (PasticheArtist._calc_loss() + backward). Variants are timed round-robin, one
+     evaluation each in turn, so that a change of machine load hits all of them alike; medians after warm-up.
+  2. wall time per evaluation of each optimiser path (train.stylize, 512 px, fast path, tol 0), each run in a
+     fresh process; the scipy path also with OpenBLAS limited to one thread (a diagnostic: see the note).
+  3. achieved GFLOP/s of the VGG pass (conv FLOPs counted analytically) against a matmul peak measured now.
+  4. peak resident memory (ru_maxrss, a fresh process per size) of one fast-path evaluation at 512/1024/2048 px.
+  5. with --profile: the top operators by self CPU time of one fast-path evaluation at 512 px.
+
+CPU only: the timings call .item() after every evaluation, which synchronises, but the memory section
+reads the host's RSS. Other processes on the machine slow everything down: the load average is recorded
+at the start of every section and printed with the table.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import loss as L  # noqa: E402,F401  (imported for the record: the loss the table measures)
+import models  # noqa: E402
+import train  # noqa: E402
+
+CPU = torch.device("cpu")
+CONTENT, STYLE = train.HEADLINE_PAIR
+FAST = "bf16"  # the fast path: train.resolve_precision("bf16", cpu) = (bfloat16, channels_last)
+FLOP_LAYER = "conv5_1"  # deepest layer the paper loss needs
+
+
+# --------------------------------------------------------------------------- #
+# Helpers
+# --------------------------------------------------------------------------- #
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def round_robin(variants: dict[str, Callable[[], object]], warmup: int, reps: int) -> dict[str, list[float]]:
+    """Each variant once in turn, ``reps`` times, after ``warmup`` untimed rounds."""
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(reps):
+        for name, fn in variants.items():
+            samples[name].append(timed(fn))
+    return samples
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def paper_images(images: str | None) -> tuple[Path, Path]:
+    return train.resolve_image(CONTENT, images), train.resolve_image(STYLE, images)
+
+
+def load_pair(images: str | None, long_edge: int) -> tuple[tuple[int, int], torch.Tensor, torch.Tensor, Path, Path]:
+    """(H, W), content RGB, style RGB at the content's H x W (as train.prepare_images does by default)."""
+    content_path, style_path = paper_images(images)
+    hw = train.target_size(content_path, long_edge)
+    return hw, train.load_rgb(content_path, hw), train.load_rgb(style_path, hw), content_path, style_path
+
+
+def build_net(precision: str) -> models.VGG19:
+    dtype, channels_last = train.resolve_precision(precision, CPU)
+    return models.build_vgg19(None, True, "avg", CPU, dtype, channels_last)
+
+
+def config(long_edge: int, precision: str, images: str | None) -> train.Config:
+    return train.Config(content=CONTENT, style=STYLE, size=long_edge, precision=precision, tol=0.0, images=images)
+
+
+class Ours:
+    """The evaluation as train.stylize runs it: cached targets (train.build_loss) and train.Objective."""
+
+    def __init__(self, net: models.VGG19, cfg: train.Config, content_rgb: torch.Tensor, style_rgb: torch.Tensor):
+        prep = net.preprocessing
+        self.net, self.cfg = net, cfg
+        self.content_x, self.style_x = prep.to_net(content_rgb), prep.to_net(style_rgb)
+        self.hw = tuple(self.content_x.shape[-2:])
+        self.loss = train.build_loss(net, cfg, self.content_x, self.style_x, self.hw)
+        self.x0 = train.initial_image(cfg, net, self.content_x, self.style_x, self.content_x.shape, CPU)
+        self.objective = train.Objective(net, self.loss, budget=10**12, tol=0.0)
+
+    def __call__(self) -> float:
+        value, grad = self.objective(self.x0)
+        return float(value)
+
+
+class Beginner(Ours):
+    """The same evaluation, but the content and style features are recomputed inside every call."""
+
+    def __call__(self) -> float:
+        loss = train.build_loss(self.net, self.cfg, self.content_x, self.style_x, self.hw)
+        value, grad = train.Objective(self.net, loss, budget=10**12, tol=0.0)(self.x0)
+        return float(value)
+
+
+def _fast_pastiche_weights() -> None:
+    """pastiche decodes its 8-bit weights through a Python list (``W_table[W_q.flatten().tolist()]``), about
+    10 s per construction on this CPU. Set-up only, never timed; the same file decoded as a tensor index gives
+    bit-identical weights (checked below), so every PasticheArtist of the run shares one decoded network."""
+    from pastiche import vgg19 as pvgg
+
+    if getattr(pvgg.VGG19, "_bench_cached", False):
+        return
+    cache: dict[str, pvgg.VGG19] = {}
+    state = torch.load(models.pastiche_weights_path(), map_location="cpu", weights_only=True)
+
+    def from_quantized_bin(path, pooling=pvgg.DEFAULT_POOLING):
+        if pooling not in cache:
+            weights = {f: (state[f + "_W_table"][state[f + "_W_q"].long()], state[f + "_b"])
+                       for f in pvgg.VGG19.Weights._fields}
+            cache[pooling] = pvgg.VGG19(pvgg.VGG19.Weights(**weights), pooling=pooling)
+        return cache[pooling]
+
+    f = "block1_conv1"  # the package's own decoding of one layer, to check the shortcut
+    assert torch.equal(state[f + "_W_table"][state[f + "_W_q"].flatten().tolist()].reshape(state[f + "_W_q"].shape),
+                       state[f + "_W_table"][state[f + "_W_q"].long()])
+    pvgg.VGG19.from_quantized_bin = staticmethod(from_quantized_bin)
+    pvgg.VGG19._bench_cached = True
+
+
+class Pastiche:
+    """pastiche's own model and loss: PasticheArtist (noise start, average pooling), _calc_loss() + backward.
+    Its style image keeps its own aspect ratio at the content's pixel count (the package's default)."""
+
+    def __init__(self, content_path: Path, style_path: Path, long_edge: int):
+        _fast_pastiche_weights()
+        from pastiche.pastiche import PasticheArtist
+
+        torch.manual_seed(0)
+        self.artist = PasticheArtist(str(content_path), [str(style_path)], pooling="avg", random_init=True,
+                                     device="cpu", size=long_edge)
+        self.hw = tuple(self.artist.content_size)
+
+    def __call__(self) -> float:
+        self.artist.pastiche.grad = None
+        value = self.artist._calc_loss()
+        value.backward()
+        return value.item()
+
+
+def vgg_flops(height: int, width: int, last: str = FLOP_LAYER) -> float:
+    """Conv FLOPs of the forward pass up to ``last`` plus the input-gradient backward (the same again):
+    2 * Cin * Cout * 9 * H * W per conv and direction. ReLU, pooling and the loss are not counted."""
+    total, h, w = 0.0, height, width
+    for item in models.ARCHITECTURE:
+        if isinstance(item, str):
+            h, w = h // 2, w // 2
+            continue
+        name, cin, cout = item
+        total += 2.0 * cin * cout * 9 * h * w
+        if name == last:
+            break
+    return 2.0 * total
+
+
+def vgg_pass(net: models.VGG19, x0: torch.Tensor) -> Callable[[], float]:
+    def run() -> float:
+        x = x0.detach().requires_grad_(True)
+        out = net(x, [FLOP_LAYER])[FLOP_LAYER]
+        (grad,) = torch.autograd.grad(out, x, grad_outputs=torch.ones_like(out))
+        return float(grad[0, 0, 0, 0])
+    return run
+
+
+def matmul_peak(dtype: torch.dtype, n: int, reps: int) -> tuple[float, float]:
+    """Best of ``reps`` n x n x n products: (seconds, GFLOP/s)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(dtype)
+    b = torch.randn(n, n, generator=g).to(dtype)
+    torch.mm(a, b)
+    best = min(timed(lambda: torch.mm(a, b)) for _ in range(reps))
+    return best, 2.0 * n**3 / best / 1e9
+
+
+# --------------------------------------------------------------------------- #
+# Children: a fresh process per memory measurement and per optimiser run
+# --------------------------------------------------------------------------- #
+def child_memory(long_edge: int, images: str | None) -> dict:
+    def maxrss() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+    imported = maxrss()
+    net = build_net(FAST)
+    hw, content_rgb, style_rgb, _, _ = load_pair(images, long_edge)
+    ours = Ours(net, config(long_edge, FAST, images), content_rgb, style_rgb)
+    setup = maxrss()
+    seconds = timed(ours)
+    return {"long_edge": long_edge, "hw": list(hw), "rss_after_imports": imported, "rss_after_setup": setup,
+            "rss_peak": maxrss(), "seconds": seconds,
+            "estimate_fp32": models.estimate_memory_bytes(*hw, ["conv4_2", *train.PAPER_STYLE_LAYERS])}
+
+
+def child_optimizer(optimizer: str, long_edge: int, iters: int, images: str | None) -> dict:
+    result = train.stylize(train.Config(content=CONTENT, style=STYLE, size=long_edge, optimizer=optimizer,
+                                        iters=iters, tol=0.0, precision=FAST, images=images))
+    seconds = [h["seconds"] for h in result.history]
+    return {"optimizer": optimizer, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
+            "intervals": [b - a for a, b in zip(seconds, seconds[1:])], "wall_time": result.wall_time,
+            "evaluating_seconds": seconds[-1] if seconds else None,
+            "final_loss": result.history[-1]["total"] if result.history else None,
+            "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
+
+
+def run_child(args: list[str], env: dict | None = None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- #
+# Sections
+# --------------------------------------------------------------------------- #
+VARIANTS = ("ours fp32", "ours fast", "beginner fp32", "pastiche fp32")
+
+
+def section_evaluations(sizes: list[int], reps: dict[int, int], images: str | None, nets: dict) -> dict:
+    out = {}
+    for size in sizes:
+        log(f"evaluations at {size} px (load {loadavg()})")
+        hw, content_rgb, style_rgb, content_path, style_path = load_pair(images, size)
+        variants = {
+            "ours fp32": Ours(nets["fp32"], config(size, "fp32", images), content_rgb, style_rgb),
+            "ours fast": Ours(nets[FAST], config(size, FAST, images), content_rgb, style_rgb),
+            "beginner fp32": Beginner(nets["fp32"], config(size, "fp32", images), content_rgb, style_rgb),
+            "pastiche fp32": Pastiche(content_path, style_path, size),
+        }
+        assert variants["pastiche fp32"].hw == hw, (variants["pastiche fp32"].hw, hw)
+        samples = round_robin(variants, warmup=1, reps=reps[size])
+        out[size] = {"hw": hw, "load": loadavg(), "samples": samples,
+                     "median": {k: statistics.median(v) for k, v in samples.items()}}
+        del variants
+    return out
+
+
+def section_flops(size: int, reps: int, mm_sizes: dict, images: str | None, nets: dict) -> dict:
+    log(f"GFLOP/s at {size} px and matmul peaks (load {loadavg()})")
+    hw, content_rgb, _, _, _ = load_pair(images, size)
+    x0 = {p: nets[p].preprocessing.to_net(content_rgb) for p in ("fp32", FAST)}
+    samples = round_robin({p: vgg_pass(nets[p], x0[p]) for p in ("fp32", FAST)}, warmup=1, reps=reps)
+    peaks = {"fp32": matmul_peak(torch.float32, mm_sizes["fp32"], 5), FAST: matmul_peak(torch.bfloat16, mm_sizes[FAST], 5)}
+    flops = vgg_flops(*hw)
+    return {"size": size, "hw": hw, "flops": flops, "load": loadavg(), "mm_n": mm_sizes,
+            "vgg_seconds": {p: statistics.median(s) for p, s in samples.items()}, "vgg_samples": samples,
+            "peak_seconds": {p: v[0] for p, v in peaks.items()}, "peak_gflops": {p: v[1] for p, v in peaks.items()}}
+
+
+OPTIMIZER_RUNS = (("lbfgsb", "scipy L-BFGS-B", {}),
+                  ("lbfgs", "torch LBFGS", {}),
+                  ("adam", "Adam", {}),
+                  ("lbfgsb", "scipy L-BFGS-B, OPENBLAS_NUM_THREADS=1", {"OPENBLAS_NUM_THREADS": "1"}))
+
+
+def section_optimizers(size: int, iters: int, rounds: int, images: str | None, fresh: bool = True) -> dict:
+    """``fresh``: each run in its own process (clean allocator and thread state, and the only way to set
+    OPENBLAS_NUM_THREADS); --tiny runs them in this process to stay fast and drops the OpenBLAS row."""
+    log(f"optimiser paths at {size} px, {iters} evaluations x {rounds} rounds (load {loadavg()})")
+    plan = OPTIMIZER_RUNS if fresh else tuple(r for r in OPTIMIZER_RUNS if not r[2])
+    runs: dict[str, list[dict]] = {label: [] for _, label, _ in plan}
+    for _ in range(rounds):
+        for opt, label, env in plan:
+            extra = ["--images", images] if images else []
+            runs[label].append(run_child(["--child-optimizer", opt, str(size), str(iters), *extra], env) if fresh
+                               else child_optimizer(opt, size, iters, images))
+    out = {}
+    for label, rs in runs.items():
+        intervals = [t for r in rs for t in r["intervals"]]
+        out[label] = {"evaluations": [r["evaluations"] for r in rs], "stop_reason": rs[-1]["stop_reason"],
+                      "median": statistics.median(intervals), "mean": statistics.fmean(intervals),
+                      "raw": sum(r["evaluating_seconds"] for r in rs) / sum(r["evaluations"] for r in rs),
+                      "intervals": intervals}
+    return {"size": size, "iters": iters, "rounds": rounds, "load": loadavg(), "runs": out, "fresh": fresh}
+
+
+def section_memory(sizes: list[int], images: str | None) -> dict:
+    out = {}
+    for size in sizes:
+        log(f"peak memory at {size} px in a fresh process (load {loadavg()})")
+        out[size] = run_child(["--child-memory", str(size), *(["--images", images] if images else [])])
+    return out
+
+
+def section_profile(size: int, images: str | None, nets: dict, top: int = 15) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    log(f"profiling one fast-path evaluation at {size} px (load {loadavg()})")
+    hw, content_rgb, style_rgb, _, _ = load_pair(images, size)
+    ours = Ours(nets[FAST], config(size, FAST, images), content_rgb, style_rgb)
+    ours(), ours()  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        wall = timed(ours)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+    groups: dict[str, float] = {}
+    for e in events:
+        groups[op_group(e.key)] = groups.get(op_group(e.key), 0.0) + e.self_cpu_time_total
+    return {"size": size, "hw": hw, "wall": wall, "self_total_us": total, "load": loadavg(),
+            "top": [{"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "calls": e.count,
+                     "share": e.self_cpu_time_total / total} for e in rows[:top]],
+            "groups": {k: v / 1e3 for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}}
+
+
+def op_group(op: str) -> str:
+    if "convolution_backward" in op:
+        return "conv backward (input gradient)"
+    if "conv" in op:
+        return "conv forward"
+    if op in ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::contiguous", "aten::to", "aten::empty_like",
+              "aten::reshape", "aten::_reshape_alias", "aten::view"):
+        return "copies, casts and layout changes"
+    if op in ("aten::mm", "aten::matmul", "aten::addmm", "aten::bmm"):
+        return "matmul (Gram matrices and their backward)"
+    if "pool" in op:
+        return "pooling (forward and backward)"
+    if "relu" in op or "threshold" in op or "clamp_min" in op:
+        return "ReLU (forward and backward)"
+    return "other (loss arithmetic, reductions, bookkeeping)"
+
+
+# --------------------------------------------------------------------------- #
+# Report
+# --------------------------------------------------------------------------- #
+def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | None) -> str:
+    parts = []
+    gib = 2**30
+    # 1. per-evaluation times and ratios
+    rows, spread = [], []
+    for size, r in ev.items():
+        m = r["median"]
+        flops = vgg_flops(*r["hw"])
+        rows.append([f"{size}", f"{r['hw'][1]}×{r['hw'][0]}", *(fmt(m[v]) for v in VARIANTS),
+                     fmt(m["ours fast"] / m["ours fp32"], 2), fmt(m["ours fp32"] / m["pastiche fp32"], 2),
+                     fmt(m["ours fast"] / m["pastiche fp32"], 2), fmt(m["beginner fp32"] / m["ours fp32"], 2),
+                     fmt(flops / m["ours fp32"] / 1e9), fmt(flops / m["ours fast"] / 1e9), r["load"]])
+        for v in VARIANTS:
+            s = r["samples"][v]
+            spread.append([f"{size}", v, str(len(s)), fmt(min(s)), fmt(statistics.median(s)), fmt(max(s))])
+    parts.append("## 1. Seconds per evaluation (forward + backward of the full paper loss)\n\n"
+                 "Median over timed evaluations after one warm-up, the four variants timed round-robin. "
+                 "*fast* = bf16 network + channels_last (`train.resolve_precision('bf16', cpu)`); Gram matrices, "
+                 "losses and the image stay float32. *beginner* = ours in fp32 with the content and style targets "
+                 "recomputed inside every evaluation. *pastiche* = `PasticheArtist(random_init=True, pooling='avg')`, "
+                 "`_calc_loss()` + `backward()`. Ratios are time ratios (< 1: the numerator is faster). "
+                 "GFLOP/s = analytic VGG conv FLOPs up to conv5_1 (forward + input gradient) / evaluation time.\n\n"
+                 + md_table(["long edge", "W×H", "ours fp32 s", "ours fast s", "beginner s", "pastiche s",
+                             "fast/fp32", "ours fp32/pastiche", "ours fast/pastiche", "beginner/ours fp32",
+                             "GFLOP/s fp32", "GFLOP/s fast", "load (1/5/15 min)"], rows)
+                 + "\n\nSpread (seconds):\n\n"
+                 + md_table(["long edge", "variant", "n", "min", "median", "max"], spread))
+    # 2. optimiser paths
+    runs = opt["runs"]
+    lb = runs["torch LBFGS"]["median"]
+    bare = ev.get(opt["size"], {}).get("median", {}).get("ours fast")
+    rows = [[label, "+".join(map(str, r["evaluations"])), fmt(r["median"]), fmt(r["mean"]), fmt(r["raw"]),
+             fmt(r["median"] / lb, 3), fmt(r["median"] / bare, 3) if bare else "n/a"] for label, r in runs.items()]
+    parts.append(f"## 2. Optimiser paths: wall time per evaluation at {opt['size']} px, fast path\n\n"
+                 f"`train.stylize(Config(..., optimizer=X, iters={opt['iters']}, tol=0, precision='bf16'))`, "
+                 f"{opt['rounds']} round(s), "
+                 + ("each run in a fresh process" if opt["fresh"] else "in the benchmark's process (--tiny)")
+                 + "; per evaluation = interval between consecutive evaluations (first one excluded), so it "
+                 "includes the optimiser's own work; *raw* = all evaluations including the first (warm-up) / "
+                 "their number. The last column divides by the bare `train.Objective` call "
+                 "of §1 (ours fast, same size)."
+                 + (" The last row repeats the scipy path with numpy's OpenBLAS limited to one thread."
+                    if opt["fresh"] else "") + "\n\n"
+                 + md_table(["optimiser", "evaluations", "median s/eval", "mean s/eval", "raw s/eval",
+                             "median ratio to torch LBFGS",
+                             "ratio to bare evaluation (§1)"], rows)
+                 + f"\n\nLoad at the end of this section: {opt['load']}.")
+    # 3. GFLOP/s
+    rows = []
+    for p, label in (("fp32", "fp32"), (FAST, "bf16")):
+        n = fl["mm_n"][p]
+        rows.append([f"torch.mm {n}×{n}×{n} (best of 5)", label, fmt(2.0 * n**3 / 1e9), fmt(fl["peak_seconds"][p], 3),
+                     fmt(fl["peak_gflops"][p]), "100 %"])
+    for p, label in (("fp32", "fp32, NCHW"), (FAST, "bf16 + channels_last")):
+        s = fl["vgg_seconds"][p]
+        g = fl["flops"] / s / 1e9
+        rows.append([f"VGG conv1_1..conv5_1 fwd + input-grad, {fl['hw'][1]}×{fl['hw'][0]} (median)", label,
+                     fmt(fl["flops"] / 1e9), fmt(s, 3), fmt(g), f"{100 * g / fl['peak_gflops'][p]:.0f} %"])
+    parts.append(f"## 3. Achieved GFLOP/s against the matmul peak measured in this run\n\n"
+                 "FLOPs counted analytically: 2·Cin·Cout·9·H·W per conv forward, the same again for the input "
+                 "gradient (no weight gradients are needed), layers up to conv5_1.\n\n"
+                 + md_table(["measurement", "precision", "GFLOP", "seconds", "GFLOP/s", "of peak"], rows)
+                 + f"\n\nLoad during this section: {fl['load']}.")
+    # 4. memory
+    rows = [[str(size), f"{m['hw'][1]}×{m['hw'][0]}", fmt(m["rss_after_imports"] / gib, 3),
+             fmt(m["rss_after_setup"] / gib, 3), fmt(m["rss_peak"] / gib, 3), fmt(m["estimate_fp32"] / gib, 3),
+             fmt(m["seconds"], 3)] for size, m in mem.items()]
+    parts.append("## 4. Peak memory of one fast-path evaluation (fresh process per size)\n\n"
+                 "`resource.getrusage(RUSAGE_SELF).ru_maxrss` (high-water mark of resident memory): after imports, "
+                 "after building the network and the cached targets, and after one evaluation. The estimate is "
+                 "`models.estimate_memory_bytes` (the pessimistic fp32 bound `train.check_size` refuses with).\n\n"
+                 + md_table(["long edge", "W×H", "after imports GiB", "after set-up GiB", "peak GiB",
+                             "estimate GiB", "evaluation s (cold)"], rows))
+    # 5. profile
+    if prof:
+        rows = [[f"`{r['op']}`", fmt(r["self_ms"], 4), str(r["calls"]), f"{100 * r['share']:.1f} %"]
+                for r in prof["top"]]
+        groups = [[k, fmt(v, 4), f"{100 * v * 1e3 / prof['self_total_us']:.1f} %"] for k, v in prof["groups"].items()]
+        parts.append(f"## 5. Profile of one fast-path evaluation at {prof['size']} px "
+                     f"({prof['hw'][1]}×{prof['hw'][0]}, torch.profiler, CPU)\n\n"
+                     f"Wall time under the profiler {prof['wall']:.3f} s; sum of self CPU times "
+                     f"{prof['self_total_us'] / 1e6:.3f} s (per thread-op, so it can exceed the wall time). "
+                     f"Load: {prof['load']}.\n\nBy group:\n\n"
+                     + md_table(["group", "self CPU ms", "share"], groups)
+                     + "\n\nTop operators by self CPU time:\n\n"
+                     + md_table(["operator", "self CPU ms", "calls", "share"], rows))
+    head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
+            f"- command: `{meta['command']}`", f"- date: {meta['date']}",
+            f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, fast bf16 instructions: {meta['fast_bf16']}",
+            f"- torch {meta['torch']} ({meta['threads']} threads), numpy {meta['numpy']}, scipy {meta['scipy']}, "
+            f"python {meta['python']}, pastiche {meta['pastiche']}",
+            f"- images: {CONTENT} + {STYLE}; memory total {meta['mem_total']}",
+            f"- load average (1/5/15 min) at start: {meta['load_start']}; at end: {meta['load_end']}; "
+            f"run time {meta['run_seconds']:.0f} s",
+            "- other processes share these cores: compare ratios within one run rather than absolute times "
+            "across runs."]
+    return "\n".join(head) + "\n\n" + "\n\n".join(parts) + "\n"
+
+
+def machine(argv: list[str]) -> dict:
+    import numpy
+    import scipy
+    from importlib.metadata import version
+
+    mem = "n/a"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return {"command": "python reproduce/bench.py" + ("" if not argv else " " + shlex.join(argv)),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "cpu": cpu_model(), "cores": os.cpu_count(), "fast_bf16": train.cpu_has_fast_bf16(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "python": platform.python_version(), "pastiche": version("pastiche"),
+            "mem_total": mem, "load_start": loadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tiny", action="store_true", help="64 px, 2 timed evaluations, no 1024/2048 (CI smoke test)")
+    p.add_argument("--out", help="also write the markdown here (e.g. figures/bench.md) and the raw samples "
+                                 "beside it as .json")
+    p.add_argument("--profile", action="store_true", help="add a torch.profiler breakdown of one fast-path "
+                                                          "evaluation at 512 px (64 px with --tiny)")
+    p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
+    p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--child-optimizer", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.child_memory:
+        print(json.dumps(child_memory(args.child_memory, args.images)))
+        return 0
+    if args.child_optimizer:
+        opt, size, iters = args.child_optimizer
+        print(json.dumps(child_optimizer(opt, int(size), int(iters), args.images)))
+        return 0
+
+    t0 = time.perf_counter()
+    meta = machine(argv)
+    log(f"load average at start: {meta['load_start']}")
+    if args.tiny:
+        sizes, reps, mem_sizes, main_size = [64], {64: 2}, [64], 64
+        opt_iters, opt_rounds, mm_sizes = 3, 1, {"fp32": 512, FAST: 512}
+    else:
+        sizes, reps, mem_sizes, main_size = [256, 512, 1024], {256: 7, 512: 5, 1024: 3}, [512, 1024, 2048], 512
+        opt_iters, opt_rounds, mm_sizes = 21, 2, {"fp32": 2048, FAST: 4096}
+    paper_images(args.images)  # fetch (with checksum) before any timing
+    nets = {"fp32": build_net("fp32"), FAST: build_net(FAST)}
+    ev = section_evaluations(sizes, reps, args.images, nets)
+    fl = section_flops(main_size, reps[main_size], mm_sizes, args.images, nets)
+    prof = section_profile(main_size, args.images, nets) if args.profile else None
+    del nets
+    opt = section_optimizers(main_size, opt_iters, opt_rounds, args.images, fresh=not args.tiny)
+    mem = section_memory(mem_sizes, args.images)
+    meta["load_end"], meta["run_seconds"] = loadavg(), time.perf_counter() - t0
+    text = report(meta, ev, fl, opt, mem, prof)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
+               "memory": {str(k): v for k, v in mem.items()}, "profile": prof}
+        out.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
+        log(f"wrote {out} and {out.with_suffix('.json')}")
+    log(f"done in {time.perf_counter() - t0:.0f} s (load {loadavg()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

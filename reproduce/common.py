@@ -1,0 +1,377 @@
+"""Shared machinery of the figure scripts: the common flags, a cache of computed panels, and one grid layout.
+
+A figure script states its settings as data, builds one ``Config`` per panel through ``Session.config`` and
+hands a grid of ``Panel``s to ``figure``. Each panel is computed once and cached as
+``.cache/panels/<key>.png`` + ``.json``, where ``key`` is the sha256 of the panel's Config as canonical JSON
+(without ``out`` and ``save_every``, which do not change the pixels). Re-running a figure after a layout change
+therefore costs nothing, an interrupted figure resumes panel by panel, and figures that share a panel (e.g.
+Starry Night at 1e-3 in Fig 2 and in the ablations) compute it once. The cache cannot see code changes:
+CACHE_VERSION, part of the key, is bumped by hand when a change alters what a Config produces.
+
+Every figure is written as <out-dir>/<name>.png with <name>.json beside it: the full Config, final losses,
+evaluations and wall time of each panel, total wall time, the machine and the exact command line.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # figures are only ever written to files
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+import models  # noqa: E402
+from train import (Config, ImageError, Result, load_rgb, network_key, progress_bar, resolve_device,  # noqa: E402
+                   resolve_image, resolve_precision, save_result, save_rgb, stylize)
+
+# Evaluations per panel. The paper gives no iteration count ([A], [C]; PAPER.md §4 item 1). Every panel also
+# stops early by Config.tol (relative improvement < 1e-4 over 50 evaluations). Placeholder until
+# `python reproduce/convergence.py` has measured where the loss stops improving at 512 px.
+BUDGET = 1000
+SIZE = 512                          # long edge in px: the paper's outputs are 512x384 ([C] embedded bitmaps)
+QUICK_SIZE, QUICK_ITERS = 64, 5     # --quick: a smoke test of every code path, not a result
+DEFAULT_OUT = REPO / "figures"
+DEFAULT_CACHE = REPO / ".cache" / "panels"
+QUICK_OUT = REPO / ".cache" / "quick"
+PUBLISHED_ENV = "GATYS_PUBLISHED"
+DEFAULT_PUBLISHED = REPO.parent / "shared" / "published-cvpr2016"
+
+# Bump when a change to models.py, loss.py or train.py changes the pixels a Config produces: it is part of
+# every cache key, so stale panels are recomputed instead of reused.
+CACHE_VERSION = 1
+
+
+# --------------------------------------------------------------------------- #
+# Command line shared by every figure script
+# --------------------------------------------------------------------------- #
+def parser(doc: str, script: str, paper: bool = False, published: bool = False,
+           iters: int | None = None) -> argparse.ArgumentParser:
+    """The common flags. ``iters``: this script's default budget when it is not BUDGET."""
+    name = Path(script).stem
+    p = argparse.ArgumentParser(prog=f"python reproduce/{name}.py", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    if paper:
+        p.add_argument("--paper", choices=("arxiv", "cvpr"), default="arxiv",
+                       help="whose settings: arXiv 1508.06576 [A] (default) or CVPR 2016 [C]")
+    p.add_argument("--size", type=int, help=f"long edge of every panel in px (default {SIZE}, as in the paper)")
+    p.add_argument("--iters", type=int, help=f"budget in evaluations per panel (default {iters or BUDGET}); "
+                                             "a panel also stops when its loss improves < 1e-4 over 50 evaluations")
+    p.add_argument("--images", help="paper image directory (default $GATYS_IMAGES, else data/paper-images; "
+                                    "missing images are downloaded and checksummed)")
+    if published:
+        p.add_argument("--published", type=Path, help=f"directory of the published CVPR panels (default "
+                                                      f"${PUBLISHED_ENV}, else {DEFAULT_PUBLISHED}); read at run "
+                                                      "time, never copied into the repo")
+    p.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_SIZE} px, {QUICK_ITERS} evaluations, "
+                                                        "written to .cache/quick (never to figures/)")
+    p.add_argument("--out-dir", type=Path, help="where <figure>.png and .json go (default figures/; "
+                                                ".cache/quick with --quick)")
+    p.add_argument("--cache-dir", type=Path, help="panel cache (default .cache/panels; <out-dir>/cache with --quick)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="network precision (default auto)")
+    p.add_argument("--optimizer", choices=("lbfgsb", "lbfgs", "adam"), help="default lbfgsb (scipy L-BFGS-B)")
+    p.add_argument("--ratio-factor", type=float, default=1.0,
+                   help="multiply every published alpha/beta by this factor (default 1: as published)")
+    p.set_defaults(script=name, default_iters=iters)
+    return p
+
+
+def resolve(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse, keep the flags as given (``args.given``, for all.py to forward), then fill in the defaults."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
+    args.argv, args.given = argv, dict(vars(args))
+    if args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
+        torch.set_num_threads(1)
+    args.size = args.size or (QUICK_SIZE if args.quick else SIZE)
+    args.iters = args.iters or (QUICK_ITERS if args.quick else args.default_iters or BUDGET)
+    args.out_dir = (args.out_dir or (QUICK_OUT if args.quick else DEFAULT_OUT)).resolve()
+    if args.quick and args.out_dir == DEFAULT_OUT.resolve():
+        p.error("--quick never writes into figures/; choose another --out-dir")
+    args.cache_dir = args.cache_dir or (args.out_dir / "cache" if args.quick else DEFAULT_CACHE)
+    return args
+
+
+def parse(doc: str, argv: list[str] | None, script: str, **kw) -> argparse.Namespace:
+    return resolve(parser(doc, script, **kw), argv)
+
+
+def published_dir(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "published", None) or os.environ.get(PUBLISHED_ENV) or DEFAULT_PUBLISHED)
+
+
+def published_image(args: argparse.Namespace, name: str) -> str:
+    """Path of an input that exists only as a published CVPR bitmap (cottage, Feininger, London, New York)."""
+    path = published_dir(args) / name
+    if not path.is_file():
+        raise ImageError(f"{path}: not found; this input exists only among the published CVPR panels "
+                         f"(give --published DIR or ${PUBLISHED_ENV})")
+    return str(path)
+
+
+def cli(main) -> int:
+    """Run a script's main(); one-line errors with exit 2 for unusable inputs, 130 on Ctrl-C."""
+    try:
+        return main() or 0
+    except (ImageError, models.WeightsError, MemoryError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished panels are cached; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------- #
+# Panel cache
+# --------------------------------------------------------------------------- #
+def cache_key(cfg: Config) -> str:
+    """sha256 (first 16 hex digits) of the Config as canonical JSON, without out and save_every."""
+    d = cfg.to_json()
+    d.pop("out"), d.pop("save_every")
+    d["cache_version"] = CACHE_VERSION
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def cached(cfg: Config, cache_dir: Path = DEFAULT_CACHE) -> Path | None:
+    """The cached PNG of this Config, if any (save_result writes the PNG before the JSON)."""
+    png = Path(cache_dir) / f"{cache_key(cfg)}.png"
+    return png if png.with_suffix(".json").is_file() and png.is_file() else None
+
+
+@functools.cache
+def shared_network(key: tuple) -> models.VGG19:
+    """One network per distinct (weights, normalisation, pooling, device, precision) in this process:
+    building one takes ~1 s, more than a whole --quick panel, and all.py runs ~80 panels."""
+    weights, normalised, pooling, device, dtype, channels_last = key
+    return models.build_vgg19(weights, normalised, pooling, device, dtype, channels_last)
+
+
+def run_panel(cfg: Config, cache_dir: Path = DEFAULT_CACHE, description: str = "") -> Result:
+    """stylize(cfg) with a progress bar, or the cached Result of an identical Config."""
+    png = cached(cfg, cache_dir)
+    if png is not None:
+        meta = json.loads(png.with_suffix(".json").read_text())
+        return Result(cfg, load_rgb(png), meta["history"], meta["evaluations"], meta["wall_time_s"],
+                      meta["stop_reason"], meta["interrupted"], meta["finite"], meta["environment"])
+    bar = progress_bar(cfg.iters, description)
+    try:
+        result = stylize(cfg, bar, shared_network(network_key(cfg)))
+    finally:
+        bar.close()
+    if result.interrupted:  # never cache a partial panel
+        raise KeyboardInterrupt
+    if not result.finite:
+        print(f"warning: {description}: {result.stop_reason}", file=sys.stderr)
+    save_result(result, Path(cache_dir) / f"{cache_key(cfg)}.png")
+    return result
+
+
+# --------------------------------------------------------------------------- #
+# One figure: its panels, timing and the JSON sidecar
+# --------------------------------------------------------------------------- #
+def ratio_str(r: float) -> str:
+    """1e-3, 8e-4, 3.16e-5."""
+    mantissa, exponent = f"{r:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def machine() -> dict:
+    device = resolve_device("auto")
+    dtype, _ = resolve_precision("auto", device)
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "device": str(device), "auto_precision": str(dtype).replace("torch.", "")}
+
+
+def git_state() -> dict:
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, timeout=10).stdout
+        return {"commit": run("rev-parse", "HEAD").strip(), "dirty": bool(run("status", "--porcelain").strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+class Session:
+    """One figure: computes and records its panels, then writes <out-dir>/<name>.png and <name>.json."""
+
+    def __init__(self, args: argparse.Namespace, name: str):
+        self.args, self.name, self.records = args, name, []
+        self.start = time.perf_counter()
+
+    def config(self, paper_ratio: float | None = None, **settings) -> Config:
+        """A panel's Config: the common flags plus ``settings``. ``paper_ratio`` is the published alpha/beta;
+        the one used is paper_ratio x --ratio-factor."""
+        a = self.args
+        base = {"size": a.size, "iters": a.iters, "images": a.images}
+        base.update({k: getattr(a, k) for k in ("precision", "optimizer") if getattr(a, k)})
+        if paper_ratio is not None:
+            base["ratio"] = paper_ratio * a.ratio_factor
+        return Config(**{**base, **settings})
+
+    def ratio_label(self, paper_ratio: float) -> str:
+        factor = self.args.ratio_factor
+        used = "" if factor == 1 else f" (used {ratio_str(paper_ratio * factor)})"
+        return f"α/β = {ratio_str(paper_ratio)}{used}"
+
+    def run(self, key: str, cfg: Config, title: str = "", published=()) -> Result:
+        """Compute (or fetch) one panel and record it. Panels with a published counterpart are also written
+        to <out-dir>/panels/<figure>/<key>.png, which compare.py reads."""
+        was_cached = cached(cfg, self.args.cache_dir) is not None
+        n = len(self.records) + 1
+        result = run_panel(cfg, self.args.cache_dir, f"{self.name} {key} ({n})")
+        if was_cached:
+            print(f"{self.name} {key} ({n}): cached", file=sys.stderr)
+        best = min(result.history, key=lambda h: h["total"]) if result.history else {}
+        record = {"key": key, "title": title, "config": cfg.to_json(), "cache_key": cache_key(cfg),
+                  "cached": was_cached, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
+                  "finite": result.finite, "wall_time_s": round(result.wall_time, 2),
+                  "losses": {"total": best.get("total"), "content": best.get("content"), "style": best.get("style"),
+                             "alpha_content": None if best.get("content") is None else cfg.ratio * best["content"]},
+                  "published": list(published), "image": None}
+        if published:
+            rel = Path("panels") / self.name / f"{key}.png"
+            save_rgb(result.image, self.args.out_dir / rel)
+            record["image"] = str(rel)
+        self.records.append(record)
+        return result
+
+    def caption(self, ratio_note: str | None = None) -> str:
+        """One line: size, evaluations, and the published alpha/beta against the one used."""
+        computed = [r for r in self.records if r.get("evaluations")]
+        cfg = computed[0]["config"] if computed else {}
+        evals = sorted(r["evaluations"] for r in computed)
+        used = f"{evals[0]}–{evals[-1]}" if evals and evals[0] != evals[-1] else (str(evals[0]) if evals else "0")
+        factor = self.args.ratio_factor
+        ratio = ratio_note or ("α/β as published" if factor == 1 else f"α/β used = published × {factor:g}")
+        tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
+        return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")
+                + f"{self.args.size} px long edge · {cfg.get('optimizer', '')}, budget {self.args.iters} evaluations"
+                + f"{tol}, used {used} · {ratio}")
+
+    def save(self, fig, caption: str, extra: dict | None = None) -> Path:
+        """Write the figure PNG (atomically) with the caption under it, and its JSON sidecar."""
+        out = self.args.out_dir / f"{self.name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.supxlabel(caption, fontsize=8)
+        tmp = out.with_name(out.name + ".tmp")
+        fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        tmp.replace(out)
+        wall = time.perf_counter() - self.start
+        meta = {"figure": self.name, "png": out.name, "caption": caption,
+                "command": shlex.join(["python", f"reproduce/{self.args.script}.py", *self.args.argv]),
+                "invoked_as": shlex.join(sys.argv),
+                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()
+                             if k not in ("argv", "given", "default_iters")},
+                **(extra or {}),
+                "panels": self.records,
+                "wall_time_s": {"this_run": round(wall, 1),
+                                "panels_computed_from_scratch": round(sum(r.get("wall_time_s") or 0
+                                                                          for r in self.records), 1)},
+                "machine": machine(), "git": git_state()}
+        side = out.with_suffix(".json")
+        tmp = side.with_name(side.name + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+        tmp.replace(side)
+        fresh = sum(not r.get("cached", True) for r in self.records)
+        print(f"wrote {out} and {side.name}: {len(self.records)} panels ({fresh} computed), {wall:.1f} s",
+              file=sys.stderr)
+        return out
+
+
+# --------------------------------------------------------------------------- #
+# Grid layout
+# --------------------------------------------------------------------------- #
+@dataclass
+class Panel:
+    key: str                          # short id: file name under figures/panels/<figure>/, key in the JSON
+    config: Config | None = None      # what to compute; None: show ``image`` as it is (e.g. the content photo)
+    title: str = ""
+    image: str | None = None          # paper image name or path, shown when config is None
+    inset: str | None = None          # style image shown small in the bottom-left corner, as in the paper
+    published: tuple[str, ...] = ()   # counterpart file(s) among the published CVPR panels (compare.py)
+
+
+def check_inputs(panels) -> None:
+    """Fail with one line before any computation if an input image of these Panels is missing."""
+    for panel in filter(None, panels):
+        cfg = panel.config
+        specs = [panel.image, panel.inset] + ([] if cfg is None else [cfg.content, cfg.style] +
+                                              ([cfg.init] if cfg.init not in ("noise", "content", "style") else []))
+        for spec in filter(None, specs):
+            resolve_image(spec, None if cfg is None else cfg.images)
+
+
+def to_array(rgb: torch.Tensor):
+    return rgb[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def show(ax, rgb: torch.Tensor, title: str = "", inset: torch.Tensor | None = None) -> None:
+    ax.imshow(to_array(rgb))
+    ax.set_xticks([]), ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if inset is not None:  # bottom-left, at most 40 % x 30 % of the panel, white frame
+        box = ax.inset_axes([0, 0, 0.4, 0.3])
+        box.imshow(to_array(inset))
+        box.set_anchor("SW")
+        box.set_xticks([]), box.set_yticks([])
+        for spine in box.spines.values():
+            spine.set_edgecolor("white"), spine.set_linewidth(2)
+
+
+def compute(session: Session, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
+    """Every panel of ``grid`` as RGB [1, 3, H, W]: computed or cached, or the image it shows."""
+    check_inputs(p for row in grid for p in row)
+    pictures = {}
+    for p in (p for row in grid for p in row if p is not None):
+        if p.config is not None:
+            pictures[p.key] = session.run(p.key, p.config, p.title, p.published).image
+        else:
+            pictures[p.key] = load_rgb(resolve_image(p.image, session.args.images), session.args.size)
+            session.records.append({"key": p.key, "title": p.title, "config": None, "shows": p.image})
+    return pictures
+
+
+def layout(session: Session, grid: list[list[Panel | None]], pictures: dict[str, torch.Tensor], title: str,
+           row_labels=None, col_titles=None, ratio_note: str | None = None, extra: dict | None = None) -> Path:
+    """Lay out the panels (rows of Panels; None leaves a cell empty) with titles, labels and insets; save."""
+    height, width = next(iter(pictures.values())).shape[-2:]
+    cell = max(width, 320) / 100  # inches at 100 dpi: panels shown near their own pixel size
+    nrows, ncols = len(grid), max(len(r) for r in grid)
+    figsize = (max(ncols * cell + 0.5 * bool(row_labels), 8), nrows * (cell * height / width + 0.4) + 0.7)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", figsize=figsize)
+    fig.suptitle(title, fontsize=11)
+    for i, row in enumerate(grid):
+        for j in range(ncols):
+            ax, panel = axes[i][j], row[j] if j < len(row) else None
+            if panel is None:
+                ax.axis("off")
+                continue
+            heading = " · ".join(filter(None, [col_titles[j] if col_titles and i == 0 else "", panel.title]))
+            inset = load_rgb(resolve_image(panel.inset, session.args.images), 160) if panel.inset else None
+            show(ax, pictures[panel.key], heading, inset)
+            if row_labels and j == 0:
+                ax.set_ylabel(row_labels[i], fontsize=9)
+    return session.save(fig, session.caption(ratio_note), extra)
+
+
+def figure(session: Session, grid: list[list[Panel | None]], title: str, **layout_options) -> Path:
+    """compute + layout: the whole of a grid figure."""
+    return layout(session, grid, compute(session, grid), title, **layout_options)

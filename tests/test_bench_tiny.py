@@ -1,0 +1,73 @@
+"""reproduce/bench.py --tiny end to end (64 px, 2 timed evaluations), so the benchmark cannot rot."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NUMBER = re.compile(r"^-?[\d,]*\.?\d+(e[+-]?\d+)?$")
+
+
+def rows(markdown: str, section: str) -> list[list[str]]:
+    """Body rows of every table under the heading that starts with ``section``."""
+    body = markdown.split(section, 1)[1].split("\n## ", 1)[0]
+    out = []
+    for line in body.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            out.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return out
+
+
+def positive(cell: str) -> float:
+    value = float(cell.replace(",", "").rstrip("%").strip())
+    assert value > 0, cell
+    return value
+
+
+def test_bench_tiny(tmp_path):
+    out = tmp_path / "bench.md"
+    proc = subprocess.run([sys.executable, str(REPO / "reproduce" / "bench.py"), "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout
+    assert out.read_text().strip() == text.strip()
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["machine"]["threads"] >= 1 and raw["machine"]["load_start"]
+    for key in ("cpu:", "torch", "threads", "date:", "command: `python reproduce/bench.py --tiny", "load average"):
+        assert key in text, key
+
+    # 1. one size, four variants, ratios and GFLOP/s
+    ev = rows(text, "## 1.")
+    header, data = ev[0], [r for r in ev[1:] if r[0] == "64" and "×" in r[1]]
+    assert header[:6] == ["long edge", "W×H", "ours fp32 s", "ours fast s", "beginner s", "pastiche s"]
+    assert len(data) == 1 and data[0][1] == "64×48"
+    for cell in data[0][2:12]:
+        positive(cell)
+    spread = [r for r in ev if len(r) == 6 and r[0] == "64"]
+    assert {r[1] for r in spread} == {"ours fp32", "ours fast", "beginner fp32", "pastiche fp32"}
+    assert all(r[2] == "2" for r in spread)  # 2 timed evaluations each
+
+    # 2. optimiser paths
+    opt = {r[0]: r for r in rows(text, "## 2.")[1:]}
+    assert {"scipy L-BFGS-B", "torch LBFGS", "Adam"} <= set(opt)
+    for r in opt.values():
+        assert r[1] == "3"
+        for cell in r[2:]:
+            positive(cell)
+
+    # 3. matmul peaks and the VGG pass
+    fl = rows(text, "## 3.")[1:]
+    assert [r[1] for r in fl] == ["fp32", "bf16", "fp32, NCHW", "bf16 + channels_last"]
+    for r in fl:
+        for cell in r[2:]:
+            positive(cell)
+
+    # 4. peak memory, one fresh process at 64 px
+    mem = rows(text, "## 4.")[1:]
+    assert [r[0] for r in mem] == ["64"]
+    for cell in mem[0][2:]:
+        positive(cell)
+    assert "## 5." not in text  # the profile only with --profile

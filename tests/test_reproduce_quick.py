@@ -1,0 +1,72 @@
+"""The figure scripts cannot rot: `reproduce/all.py --quick` runs every one of them at 64 px with 5 evaluations
+(about a minute on two busy CPU cores) and must leave each figure's PNG and JSON in the output directory.
+The paper images come from conftest's image directory (the test skips without them); CVPR Fig 5 and 7 run only
+where the published-panel directory exists."""
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+FIGURES = ("fig1", "cvpr_fig1", "fig2", "cvpr_fig3", "fig3", "cvpr_fig4", "cvpr_fig6", "ratio_sweep",
+           "ablation_style_representation", "ablation_content_loss", "convergence")
+NEED_PUBLISHED = ("cvpr_fig5", "cvpr_fig7")  # their inputs exist only among the published panels
+SCRIPTS = ("fig1", "fig2", "fig3", "cvpr_fig5", "cvpr_fig6", "cvpr_fig7", "ratio_sweep", "ablations", "convergence",
+           "all", "compare")
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MPLBACKEND": "Agg", **(env or {})})
+
+
+def have_published() -> bool:
+    from reproduce.common import DEFAULT_PUBLISHED, PUBLISHED_ENV
+    return (Path(os.environ.get(PUBLISHED_ENV) or DEFAULT_PUBLISHED) / "MANIFEST.tsv").is_file()
+
+
+def test_all_quick(tmp_path, neckarfront):
+    result = run("reproduce/all.py", "--quick", "--out-dir", str(tmp_path),
+                 env={"GATYS_IMAGES": str(neckarfront.parent)})
+    assert result.returncode == 0, result.stderr[-4000:]
+    for name in FIGURES + (NEED_PUBLISHED if have_published() else ()):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0, name
+        meta = json.loads((tmp_path / f"{name}.json").read_text())
+        assert meta["settings"]["quick"] and meta["panels"] and meta["machine"], name
+        assert all(p["evaluations"] > 0 for p in meta["panels"] if p["config"] is not None), name
+    if have_published():
+        assert "| 3 | fig3_B_turner_1e-3.jpg |" in (tmp_path / "compare.md").read_text()
+
+
+def test_missing_image_is_one_line_and_exit_2(tmp_path):
+    result = run("reproduce/fig2.py", "--quick", "--out-dir", str(tmp_path), "--images", str(tmp_path / "none"),
+                 env={"GATYS_IMAGES_MIRROR": "http://127.0.0.1:9"})  # nothing listens: the download fails at once
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_quick_never_writes_into_figures():
+    from reproduce import common
+    with pytest.raises(SystemExit):
+        common.parse("", ["--quick", "--out-dir", str(REPO / "figures")], "fig1.py")
+
+
+def test_plateau_is_where_the_tol_rule_stops():
+    from reproduce.convergence import plateau
+    totals = [100.0 / n for n in range(1, 400)]  # after n evaluations the last 50 improved by 50 / (n - 50)
+    assert plateau(totals, 0.2) == 301            # the first n with 50 / (n - 50) < 0.2
+    assert plateau([1.0] * 40, 1e-4) is None  # shorter than the window
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help(script, capsys):
+    module = importlib.import_module(f"reproduce.{script}")
+    with pytest.raises(SystemExit) as exit:
+        module.main(["--help"])
+    assert exit.value.code == 0 and capsys.readouterr().out.startswith(f"usage: python reproduce/{script}.py")
