@@ -183,7 +183,9 @@ class Config:
     content_layer: str = _opt("conv4_2", "layer l of the content loss (Eq. 1), e.g. conv4_2")
     style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "comma-separated style layers (Eq. 5), "
                                          "each weighted w_l = 1/count")
-    ratio: float = _opt(1e-3, "alpha/beta of Eq. 7 (beta = 1, so this is the content weight alpha)")
+    ratio: float = _opt(2.5e-8, "alpha/beta of Eq. 7 (beta = 1, so this is the content weight alpha). Default: "
+                                "the paper's 1e-3 times 2.5e-5, the factor measured for this repo's normalised "
+                                "network at 512 px (README, 'Fidelity'); with --no-normalised try 1e-4")
     content_loss: str = _opt("sse", "sse (Eq. 1) | dot | cosine (ablations; see loss.py)",
                              choices=("sse", "dot", "cosine"))
     style_representation: str = _opt("gram", "gram (Eq. 3-5) | raw (ablation: match the feature maps "
@@ -199,7 +201,7 @@ class Config:
     tol: float = _opt(1e-4, "stop when the best loss improved by less than this fraction over the last "
                             "50 evaluations (0: run the whole budget)")
     lbfgs_memory: int = _opt(10, "L-BFGS history size m (scipy's default, used by the authors' DeepTextures)")
-    lr: float = _opt(1.0, "Adam step size in network input units (8-bit grey levels for the Caffe weights)")
+    lr: float = _opt(5.0, "Adam step size in network input units (8-bit grey levels for the Caffe weights)")
     pooling: str = _opt("avg", "avg (paper) | max (the trained network)", choices=("avg", "max"))
     normalised: bool = _opt(True, "use the paper's normalised VGG-19 (unit mean activation per filter)",
                             action=argparse.BooleanOptionalAction)

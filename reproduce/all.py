@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     only = set(args.only.split(",")) if args.only else None
     flags = [f for name in FORWARDED if args.given[name] is not None
              for f in (f"--{name.replace('_', '-')}", str(args.given[name]))]
-    flags += ["--quick"] * args.quick + (["--ratio-factor", str(args.ratio_factor)] if args.ratio_factor != 1 else [])
+    flags += ["--quick"] * args.quick + ["--ratio-factor", str(args.ratio_factor)]
     published = common.published_dir(args)
     have_published = (published / "MANIFEST.tsv").is_file()
     times, failed, start = {}, [], time.perf_counter()

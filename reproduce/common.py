@@ -51,6 +51,13 @@ QUICK_OUT = REPO / ".cache" / "quick"
 PUBLISHED_ENV = "GATYS_PUBLISHED"
 DEFAULT_PUBLISHED = REPO.parent / "shared" / "published-cvpr2016"
 
+# The paper's ratios are for 512x384 outputs (the [C] bitmaps). Eq. 1 sums over the M_l positions while Eq. 4
+# divides by M_l^2, so the content/style balance at another size needs alpha/beta scaled by (512/size)^2.
+REFERENCE_SIZE = 512
+# With this repo's normalised network, the printed ratios leave the content term ~1e4 times too strong
+# (measured on CVPR Fig 3C; README 'Fidelity'). This factor restores the published balance.
+RATIO_FACTOR = 2.5e-5
+
 # Bump when a change to models.py, loss.py or train.py changes the pixels a Config produces: it is part of
 # every cache key, so stale panels are recomputed instead of reused.
 CACHE_VERSION = 1
@@ -84,8 +91,10 @@ def parser(doc: str, script: str, paper: bool = False, published: bool = False,
     p.add_argument("--cache-dir", type=Path, help="panel cache (default .cache/panels; <out-dir>/cache with --quick)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="network precision (default auto)")
     p.add_argument("--optimizer", choices=("lbfgsb", "lbfgs", "adam"), help="default lbfgsb (scipy L-BFGS-B)")
-    p.add_argument("--ratio-factor", type=float, default=1.0,
-                   help="multiply every published alpha/beta by this factor (default 1: as published)")
+    p.add_argument("--ratio-factor", type=float, default=RATIO_FACTOR,
+                   help=f"multiply every published alpha/beta by this factor (default {RATIO_FACTOR:g}, measured: "
+                        "see README 'Fidelity'; 1 = the ratios as printed). The product is also scaled by "
+                        f"({REFERENCE_SIZE}/size)^2, because L_content sums over positions and L_style does not")
     p.set_defaults(script=name, default_iters=iters)
     return p
 
@@ -205,6 +214,11 @@ def git_state() -> dict:
         return {}
 
 
+def used_ratio(paper_ratio: float, factor: float, size: int) -> float:
+    """The alpha/beta to run with: the published one x factor x (512 / size)^2 (see RATIO_FACTOR)."""
+    return paper_ratio * factor * (REFERENCE_SIZE / size) ** 2
+
+
 class Session:
     """One figure: computes and records its panels, then writes <out-dir>/<name>.png and <name>.json."""
 
@@ -219,12 +233,12 @@ class Session:
         base = {"size": a.size, "iters": a.iters, "images": a.images}
         base.update({k: getattr(a, k) for k in ("precision", "optimizer") if getattr(a, k)})
         if paper_ratio is not None:
-            base["ratio"] = paper_ratio * a.ratio_factor
+            base["ratio"] = used_ratio(paper_ratio, a.ratio_factor, a.size)
         return Config(**{**base, **settings})
 
     def ratio_label(self, paper_ratio: float) -> str:
-        factor = self.args.ratio_factor
-        used = "" if factor == 1 else f" (used {ratio_str(paper_ratio * factor)})"
+        used_ = used_ratio(paper_ratio, self.args.ratio_factor, self.args.size)
+        used = "" if used_ == paper_ratio else f" (used {ratio_str(used_)})"
         return f"α/β = {ratio_str(paper_ratio)}{used}"
 
     def run(self, key: str, cfg: Config, title: str = "", published=()) -> Result:
@@ -255,8 +269,8 @@ class Session:
         cfg = computed[0]["config"] if computed else {}
         evals = sorted(r["evaluations"] for r in computed)
         used = f"{evals[0]}–{evals[-1]}" if evals and evals[0] != evals[-1] else (str(evals[0]) if evals else "0")
-        factor = self.args.ratio_factor
-        ratio = ratio_note or ("α/β as published" if factor == 1 else f"α/β used = published × {factor:g}")
+        factor = self.args.ratio_factor * (REFERENCE_SIZE / self.args.size) ** 2
+        ratio = ratio_note or ("α/β as published" if factor == 1 else f"α/β used = published × {factor:.3g}")
         tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
         return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")
                 + f"{self.args.size} px long edge · {cfg.get('optimizer', '')}, budget {self.args.iters} evaluations"
