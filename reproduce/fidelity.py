@@ -1,0 +1,91 @@
+"""Which network makes the published alpha/beta meaningful? The balance alpha*L_content / (beta*L_style),
+evaluated on the published CVPR panels themselves (Fig 3 B-F, Fig 4), under each network variant.
+
+If a panel is (near) an optimum of Eq. 7 at its printed ratio, the two weighted terms are of comparable
+order there, and a network whose balances are ~1 and consistent across panels is the one the ratios were
+tuned for. A consistent balance far from 1 means the printed ratios need one common factor on that network.
+Forward passes only (no optimisation): about a minute at 512x384 on 2 CPU cores. Numbers only are written.
+
+    python reproduce/fidelity.py [--published DIR] [--out figures/fidelity.md]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import train  # noqa: E402
+from reproduce import common  # noqa: E402
+
+PAINTING = {"turner": "turner_shipwreck_of_the_minotaur.jpg", "starry": "van_gogh_starry_night.jpg",
+            "scream": "munch_the_scream.jpg", "picasso": "picasso_femme_nue_assise.jpg",
+            "kandinsky": "kandinsky_composition_vii.jpg"}
+VARIANTS = {"plain Caffe, avg pool": dict(normalised=False),
+            "normalised (this repo), avg pool": dict(normalised=True)}
+
+
+def panels(published: Path) -> list[tuple[str, str, float]]:
+    """(file, painting, printed alpha/beta) of the CVPR Fig 3 and Fig 4 transfer panels."""
+    rows = csv.DictReader(open(published / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t")
+    out = []
+    for r in rows:
+        if r["figure"] in ("3", "4") and r["alpha_over_beta"] not in ("-", ""):
+            painting = next(v for k, v in PAINTING.items() if k in r["file"])
+            out.append((r["file"], painting, float(r["alpha_over_beta"])))
+    return out
+
+
+@torch.no_grad()
+def losses(net, cfg: train.Config, published_png: Path) -> tuple[float, float]:
+    """L_content and L_style (Eq. 1, 5) of a published panel, with the targets built exactly as a run would."""
+    layers = [cfg.content_layer, *cfg.style_layers]
+    content_rgb, style_rgb = train.prepare_images(cfg, layers, torch.device("cpu"))
+    prep = net.preprocessing
+    cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
+    loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
+    x = prep.to_net(train.load_rgb(published_png, tuple(cx.shape[-2:])))
+    _, terms = loss(net(x, loss.layers), x)
+    return terms["content"].item(), terms["style"].item()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--published", type=Path, default=common.DEFAULT_PUBLISHED)
+    p.add_argument("--images")
+    p.add_argument("--out", type=Path, help="also write the table here (markdown)")
+    args = p.parse_args(argv)
+    rows, header = [], ["published panel", "printed α/β"]
+    for name, kw in VARIANTS.items():
+        header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1"]
+    for file, painting, ratio in panels(args.published):
+        row = [file, f"{ratio:g}"]
+        for kw in VARIANTS.values():
+            cfg = train.Config(content="neckarfront_tuebingen.jpg", style=painting, size=512, precision="fp32",
+                               images=args.images, **kw)
+            lc, ls = losses(common.shared_network(train.network_key(cfg)), cfg, args.published / file)
+            row += [f"{lc:.3g}", f"{ls:.3g}", f"{ratio * lc / ls:.3g}", f"{ls / lc:.2g}"]
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+    table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
+                      ["| " + " | ".join(r) + " |" for r in rows])
+    text = ("# Balance of the two loss terms on the published CVPR panels\n\nWritten by `python reproduce/fidelity.py "
+            "--out figures/fidelity.md`: 512x384, fp32, Eq. 1 on conv4_2 and Eq. 5 on conv1_1 ... conv5_1 (w_l = 1/5), "
+            "targets from the paper images exactly as a run builds them, the published panel as x. "
+            "'α/β for balance 1' = L_style / L_content.\n\n" + table + "\n")
+    print(text)
+    if args.out:
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
