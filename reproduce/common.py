@@ -270,7 +270,9 @@ class Session:
         evals = sorted(r["evaluations"] for r in computed)
         used = f"{evals[0]}–{evals[-1]}" if evals and evals[0] != evals[-1] else (str(evals[0]) if evals else "0")
         factor = self.args.ratio_factor * (REFERENCE_SIZE / self.args.size) ** 2
-        ratio = ratio_note or ("α/β as published" if factor == 1 else f"α/β used = published × {factor:.3g}")
+        ratio = ratio_note or ("α/β as published" if factor == 1 else
+                               f"α/β used = published × {self.args.ratio_factor:.3g} × ({REFERENCE_SIZE}/"
+                               f"{self.args.size})² = × {factor:.3g}")
         tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
         return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")
                 + f"{self.args.size} px long edge · {cfg.get('optimizer', '')}, budget {self.args.iters} evaluations"
