@@ -183,9 +183,10 @@ class Config:
     content_layer: str = _opt("conv4_2", "layer l of the content loss (Eq. 1), e.g. conv4_2")
     style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "comma-separated style layers (Eq. 5), "
                                          "each weighted w_l = 1/count")
-    ratio: float = _opt(2.5e-8, "alpha/beta of Eq. 7 (beta = 1, so this is the content weight alpha). Default: "
-                                "the paper's 1e-3 times 2.5e-5, the factor measured for this repo's normalised "
-                                "network at 512 px (README, 'Fidelity'); with --no-normalised try 1e-4")
+    ratio: float = _opt(1e-3, "alpha/beta of Eq. 7 (beta = 1, so this is the content weight alpha). Default: the "
+                              "paper's printed 1e-3. On this repo's normalised network the printed ratios are "
+                              "content-heavy; the published look needs about 2.5e-5 x printed at 512 px (README "
+                              "section 3), e.g. --ratio 2.5e-8")
     content_loss: str = _opt("sse", "sse (Eq. 1) | dot | cosine (ablations; see loss.py)",
                              choices=("sse", "dot", "cosine"))
     style_representation: str = _opt("gram", "gram (Eq. 3-5) | raw (ablation: match the feature maps "
