@@ -81,8 +81,9 @@ class StyleLoss(nn.Module):
     so this is the Gram matrix the same statistics would give at x's size.
 
     ``representation="raw"`` is an ablation: the style image's feature maps themselves are matched,
-    E_l = 1/(4 N_l^2 M_l^2) * M_l * sum_ij (F_ij - S_ij)^2 (the same scale as Eq. 4 for a rank-one
-    comparison); it needs the style image at x's size and keeps the painting's layout.
+    E_l = sum_ij (F_ij - S_ij)^2 / (4 N_l^2 M_l), a normalisation chosen here (not from the paper) so the
+    term has a magnitude of the order of Eq. 4's; it needs the style image at x's size and keeps the
+    painting's layout.
     """
 
     def __init__(self, style_features: dict[str, torch.Tensor], layer_weights: dict[str, float],

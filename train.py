@@ -524,15 +524,16 @@ def network_key(cfg: Config) -> tuple:
     return (cfg.weights, cfg.normalised, cfg.pooling, device, *resolve_precision(cfg.precision, device))
 
 
-def build_network(cfg: Config) -> models.VGG19:
-    weights, normalised, pooling, device, dtype, channels_last = network_key(cfg)
+def build_network(key: tuple) -> models.VGG19:
+    """The network for a ``network_key``."""
+    weights, normalised, pooling, device, dtype, channels_last = key
     return models.build_vgg19(weights, normalised, pooling, device, dtype, channels_last)
 
 
 def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
             net: models.VGG19 | None = None) -> Result:
     """Run one synthesis. Ctrl-C and NaN end it early but still return the best image so far.
-    ``net``: a network built by ``build_network`` for a Config with the same ``network_key``, to share it
+    ``net``: ``build_network(network_key(cfg))`` built once and passed in, to share it
     across runs (a figure script builds it once instead of once per panel)."""
     t0 = time.perf_counter()
     _, _, _, device, dtype, channels_last = network_key(cfg)
@@ -540,7 +541,7 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
     for layer in layers:
         models.layer_depth(layer)  # unknown names fail here, before any work
     content_rgb, style_rgb = prepare_images(cfg, layers, device)
-    net = net if net is not None else build_network(cfg)
+    net = net if net is not None else build_network(network_key(cfg))
     prep = net.preprocessing
     content_x = None if content_rgb is None else prep.to_net(content_rgb.to(device))
     style_x = None if style_rgb is None else prep.to_net(style_rgb.to(device))

@@ -36,8 +36,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import models  # noqa: E402
-from train import (Config, ImageError, Result, load_rgb, network_key, progress_bar, resolve_device,  # noqa: E402
-                   resolve_image, resolve_precision, save_result, save_rgb, stylize)
+from train import (Config, ImageError, Result, build_network, load_rgb, network_key,  # noqa: E402
+                   progress_bar, resolve_device, resolve_image, resolve_precision, save_result, save_rgb, stylize)
 
 # Evaluations per panel. The paper gives no iteration count ([A], [C]; PAPER.md §4 item 1). Every panel also
 # stops early by Config.tol (relative improvement < 1e-4 over 50 evaluations). Placeholder until
@@ -161,12 +161,9 @@ def cached(cfg: Config, cache_dir: Path = DEFAULT_CACHE) -> Path | None:
     return png if png.with_suffix(".json").is_file() and png.is_file() else None
 
 
-@functools.cache
-def shared_network(key: tuple) -> models.VGG19:
-    """One network per distinct (weights, normalisation, pooling, device, precision) in this process:
-    building one takes ~1 s, more than a whole --quick panel, and all.py runs ~80 panels."""
-    weights, normalised, pooling, device, dtype, channels_last = key
-    return models.build_vgg19(weights, normalised, pooling, device, dtype, channels_last)
+# One network per distinct (weights, normalisation, pooling, device, precision) in this process: building
+# one takes ~1 s, more than a whole --quick panel, and all.py runs ~80 panels.
+shared_network = functools.cache(build_network)
 
 
 def run_panel(cfg: Config, cache_dir: Path = DEFAULT_CACHE, description: str = "") -> Result:
