@@ -20,7 +20,23 @@ def flatten(feature: torch.Tensor) -> torch.Tensor:
 
 def gram(F: torch.Tensor) -> torch.Tensor:
     """Eq. 3: G^l_ij = sum_k F^l_ik F^l_jk. Unnormalised, as written in the paper."""
-    return F @ F.T
+    return _Gram.apply(F)
+
+
+class _Gram(torch.autograd.Function):
+    """F F^T with a one-product backward. Autograd would treat the two factors as unrelated and spend two
+    N x N x M products (g F and g^T F); since both are F, dL/dF = (g + g^T) F. The Gram products are ~16 %
+    of an evaluation (README 'Speed'), so this saves about a twentieth of it."""
+
+    @staticmethod
+    def forward(ctx, F: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(F)
+        return F @ F.T
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+        (F,) = ctx.saved_tensors
+        return (g + g.T) @ F
 
 
 def content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:

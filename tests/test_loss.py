@@ -94,6 +94,16 @@ def test_gram_matches_explicit_sum():
     torch.testing.assert_close(L.gram(F), torch.einsum("ik,jk->ij", F, F), rtol=1e-12, atol=1e-12)
 
 
+def test_gram_backward_matches_finite_differences():
+    """The one-product backward (g + g^T) F, with a non-symmetric upstream gradient so that a missing
+    transpose would show."""
+    F = features(4, 9, 15, negative=True).requires_grad_()
+    weight = torch.randn(4, 4, dtype=DTYPE, generator=torch.Generator().manual_seed(16))
+    assert torch.autograd.gradcheck(lambda F: (L.gram(F) * weight).sum(), (F,))
+    (grad,) = torch.autograd.grad((L.gram(F) * weight).sum(), F)
+    torch.testing.assert_close(grad, (weight + weight.T) @ F.detach(), rtol=1e-12, atol=1e-12)
+
+
 def test_gram_is_unnormalised():
     """G scales with the number of positions: the same columns twice give twice the Gram matrix."""
     F = features(4, 10, 13)
