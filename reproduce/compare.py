@@ -34,6 +34,17 @@ SIZE = 256
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
 CONTENT_PHOTO = "neckarfront_tuebingen.jpg"
+# The paper's own spread: its other runs of CVPR Fig 3C (four noise seeds, content and style init; Fig 6).
+SPREAD_REFERENCE = "fig3_C_starry_night_8e-4.jpg"
+SPREAD = ("fig6_C_noise_seed1.jpg", "fig6_C_noise_seed2.jpg", "fig6_C_noise_seed3.jpg", "fig6_C_noise_seed4.jpg",
+          "fig6_A_init_content.jpg", "fig6_B_init_style.jpg")
+# The paintings as printed in the insets of CVPR Fig 3, against the files this repo uses: a distance here is
+# a different reproduction of the painting (colours, contrast), which no optimisation can remove.
+INSETS = {"fig3_B_inset_style_turner_shipwreck.jpg": "turner_shipwreck_of_the_minotaur.jpg",
+          "fig3_C_inset_style_starry_night.jpg": "van_gogh_starry_night.jpg",
+          "fig3_D_inset_style_scream.jpg": "munch_the_scream.jpg",
+          "fig3_E_inset_style_picasso_femme_nue_assise.jpg": "picasso_femme_nue_assise.jpg",
+          "fig3_F_inset_style_kandinsky_composition_vii.jpg": "kandinsky_composition_vii.jpg"}
 
 
 def reference_network() -> models.VGG19:
@@ -54,7 +65,12 @@ def describe(net: models.VGG19, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def style_distance(a: dict, b: dict) -> float:
     """Mean over the five style layers of ||G(a) - G(b)||_F / ||G(b)||_F (b is the reference)."""
-    return sum(((a[l] - b[l]).norm() / b[l].norm()).item() for l in STYLE_LAYERS) / len(STYLE_LAYERS)
+    return sum(layer_distances(a, b)) / len(STYLE_LAYERS)
+
+
+def layer_distances(a: dict, b: dict) -> list[float]:
+    """The five terms of style_distance, conv1_1 ... conv5_1: where a distance comes from."""
+    return [((a[l] - b[l]).norm() / b[l].norm()).item() for l in STYLE_LAYERS]
 
 
 def content_distance(a: dict, photo: dict) -> float:
@@ -125,18 +141,44 @@ def table(net, published: Path, figures: Path, images: str | None,
             memo[photo_path, hw] = describe(net, load(photo_path, hw))
         pub, mine, photo = describe(net, pub_rgb), describe(net, load(pair["ours"], hw)), memo[photo_path, hw]
         has_content = cfg["content"] is not None
+        painting = None
+        if has_content and cfg["style"]:
+            style_path = resolve_image(cfg["style"], cfg["images"] or images)
+            if (style_path, hw) not in memo:
+                memo[style_path, hw] = describe(net, load(style_path, hw))
+            painting = memo[style_path, hw]
         rows.append({"figure": manifest[pair["published"]]["figure"], "published": pair["published"],
                      "ours": f"{pair['figure']}/{pair['key']}", "size": cfg["size"], "evaluations": pair["evaluations"],
                      "ratio": cfg["ratio"] if cfg["content"] and cfg["style"] else None,
                      "style_distance": style_distance(mine, pub), "photo_style_distance": style_distance(photo, pub),
                      "content_distance_ours": content_distance(mine, photo) if has_content else None,
-                     "content_distance_published": content_distance(pub, photo) if has_content else None})
+                     "content_distance_published": content_distance(pub, photo) if has_content else None,
+                     "layers": layer_distances(mine, pub),
+                     "painting_distance_ours": style_distance(mine, painting) if painting else None,
+                     "painting_distance_published": style_distance(pub, painting) if painting else None})
     missing = [name for name, row in manifest.items()
                if row["init"] != "-" and row["figure"] != "2" and name not in matched]  # results, not inputs/schematic
     return rows, missing
 
 
-def markdown(rows: list[dict], missing: list[str], figures: Path) -> str:
+def references(net, published: Path, images: str | None) -> dict[str, list[tuple[str, str, list[float]]]]:
+    """Per-layer distances that involve no panel of ours: the paper's seed spread, and our paintings vs its insets."""
+    manifest = read_manifest(published)
+    out = {"spread": [], "insets": []}
+    if SPREAD_REFERENCE in manifest:
+        ref = load(published / SPREAD_REFERENCE)
+        hw, g_ref = tuple(ref.shape[-2:]), describe(net, ref)
+        out["spread"] = [(name, SPREAD_REFERENCE, layer_distances(describe(net, load(published / name, hw)), g_ref))
+                         for name in SPREAD if name in manifest]
+    for inset, painting in INSETS.items():
+        if inset in manifest:
+            pub = load(published / inset)
+            ours = load(resolve_image(painting, images), tuple(pub.shape[-2:]))
+            out["insets"].append((painting, inset, layer_distances(describe(net, ours), describe(net, pub))))
+    return out
+
+
+def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | None = None) -> str:
     num = lambda v: "–" if v is None else f"{v:.3f}"
     repo = Path(__file__).resolve().parent.parent
     shown = figures.resolve().relative_to(repo) if figures.resolve().is_relative_to(repo) else figures
@@ -156,6 +198,33 @@ def markdown(rows: list[dict], missing: list[str], figures: Path) -> str:
                      f"{num(r['content_distance_ours'])} | {num(r['content_distance_published'])} |")
     if missing:
         lines += ["", "Published result panels without a counterpart yet: " + ", ".join(missing) + "."]
+    per_layer = [r for r in rows if r["painting_distance_ours"] is not None]
+    if per_layer:
+        layers = " | ".join(STYLE_LAYERS)
+        lines += ["", "## Where the distance comes from", "",
+                  "Style distance per layer, ours against the published panel; and the mean distance of each "
+                  "to the painting file we used (‖G(x) − G(painting)‖/‖G(painting)‖), which says whether ours "
+                  "matches the painting's statistics more or less closely than the paper's panel does. The rows "
+                  "'paper' are the paper's own other runs of Fig 3C against Fig 3C: its seed spread.", "",
+                  f"| ours vs published | {layers} | mean | to painting: ours | to painting: published |",
+                  "|---|" + "---|" * (len(STYLE_LAYERS) + 3)]
+        for r in per_layer:
+            lines.append(f"| {r['ours']} ({r['size']} px) | " + " | ".join(num(v) for v in r["layers"]) +
+                         f" | {num(r['style_distance'])} | {num(r['painting_distance_ours'])} | "
+                         f"{num(r['painting_distance_published'])} |")
+        for name, ref, d in (refs or {}).get("spread", []):
+            lines.append(f"| paper: {name} vs {ref} | " + " | ".join(num(v) for v in d) +
+                         f" | {num(sum(d) / len(d))} | – | – |")
+    if refs and refs.get("insets"):
+        lines += ["", "## Our painting files against the paper's insets", "",
+                  "The same per-layer distance between the painting file this repo uses (data/paper-images.tsv) "
+                  "and the painting as printed in the inset of CVPR Fig 3. Large values mean the paper used "
+                  "another reproduction of the painting (other colours or contrast): part of the distance of "
+                  "those panels comes from the input, not from the algorithm.", "",
+                  f"| our file | paper's inset | {' | '.join(STYLE_LAYERS)} | mean |",
+                  "|---|---|" + "---|" * (len(STYLE_LAYERS) + 1)]
+        for ours, inset, d in refs["insets"]:
+            lines.append(f"| {ours} | {inset} | " + " | ".join(num(v) for v in d) + f" | {num(sum(d) / len(d))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -186,10 +255,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"ours": str(ours), "panel": args.panel, **{k: round(v, 3) for k, v in row.items()}}))
             return 0
         rows, missing = table(net, published, args.figures, args.images, args.quick)
+        refs = references(net, published, args.images)
     except ImageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    text = markdown(rows, missing, args.figures)
+    text = markdown(rows, missing, args.figures, refs)
     print(text, end="")
     out = args.figures / "compare.md"
     tmp = out.with_name(out.name + ".tmp")

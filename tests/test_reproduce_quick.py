@@ -41,7 +41,10 @@ def test_all_quick(tmp_path, neckarfront):
         assert meta["settings"]["quick"] and meta["panels"] and meta["machine"], name
         assert all(p["evaluations"] > 0 for p in meta["panels"] if p["config"] is not None), name
     if have_published():
-        assert "| 3 | fig3_B_turner_1e-3.jpg |" in (tmp_path / "compare.md").read_text()
+        compare = (tmp_path / "compare.md").read_text()
+        assert "| 3 | fig3_B_turner_1e-3.jpg |" in compare
+        assert "| paper: fig6_C_noise_seed1.jpg vs fig3_C_starry_night_8e-4.jpg | 0.00" in compare  # seed spread
+        assert "| munch_the_scream.jpg | fig3_D_inset_style_scream.jpg |" in compare
 
 
 def test_missing_image_is_one_line_and_exit_2(tmp_path):
