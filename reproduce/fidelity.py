@@ -43,16 +43,26 @@ def panels(published: Path) -> list[tuple[str, str, float]]:
 
 
 @torch.no_grad()
-def losses(net, cfg: train.Config, published_png: Path) -> tuple[float, float]:
-    """L_content and L_style (Eq. 1, 5) of a published panel, with the targets built exactly as a run would."""
+def terms_of(net, cfg: train.Config, images: list[Path]) -> list[dict[str, float]]:
+    """Every term of Eq. 7 (L_content, L_style, each w_l E_l) for images resized to the content's size, with
+    the targets built exactly as a run would."""
     layers = [cfg.content_layer, *cfg.style_layers]
     content_rgb, style_rgb = train.prepare_images(cfg, layers, torch.device("cpu"))
     prep = net.preprocessing
     cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
     loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
-    x = prep.to_net(train.load_rgb(published_png, tuple(cx.shape[-2:])))
-    _, terms = loss(net(x, loss.layers), x)
-    return terms["content"].item(), terms["style"].item()
+    out = []
+    for path in images:
+        x = prep.to_net(train.load_rgb(path, tuple(cx.shape[-2:])))
+        _, terms = loss(net(x, loss.layers), x)
+        out.append({k: v.item() for k, v in terms.items()})
+    return out
+
+
+def our_panels(figures: Path) -> dict[str, tuple[Path, int]]:
+    """published file -> (our counterpart panel, its size in px), from the figure JSONs."""
+    from reproduce.compare import counterparts
+    return {p["published"]: (p["ours"], p["config"]["size"]) for p in counterparts(figures) if p["ours"].is_file()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,25 +70,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--published", type=Path, default=common.DEFAULT_PUBLISHED)
     p.add_argument("--images")
     p.add_argument("--out", type=Path, help="also write the table here (markdown)")
+    p.add_argument("--figures", type=Path, default=common.DEFAULT_OUT,
+                   help="our figure JSONs and panels/, for the counterpart columns (default figures/)")
     args = p.parse_args(argv)
     rows, header = [], ["published panel", "printed α/β"]
     for name, kw in VARIANTS.items():
         header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1"]
+    ours = our_panels(args.figures)
+    layers = train.Config().style_layers
+    rows2 = []
     for file, painting, ratio in panels(args.published):
         row = [file, f"{ratio:g}"]
-        for kw in VARIANTS.values():
+        for name, kw in VARIANTS.items():
             cfg = train.Config(content="neckarfront_tuebingen.jpg", style=painting, size=512, precision="fp32",
                                images=args.images, **kw)
-            lc, ls = losses(common.shared_network(train.network_key(cfg)), cfg, args.published / file)
+            paths = [args.published / file] + ([ours[file][0]] if file in ours and kw["normalised"] else [])
+            t = terms_of(common.shared_network(train.network_key(cfg)), cfg, paths)
+            lc, ls = t[0]["content"], t[0]["style"]
             row += [f"{lc:.3g}", f"{ls:.3g}", f"{ratio * lc / ls:.3g}", f"{ls / lc:.2g}"]
+            if kw["normalised"]:
+                shares = " / ".join(f"{100 * t[0][f'style/{l}'] / ls:.0f}" for l in layers)
+                mine = (f"{ours[file][1]} px: {t[1]['content']:.3g}, {t[1]['style']:.3g}" if len(t) > 1 else "–")
+                rows2.append([file, shares, f"{lc:.3g}, {ls:.3g}", mine])
         rows.append(row)
         print(" | ".join(row), flush=True)
     table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
                       ["| " + " | ".join(r) + " |" for r in rows])
+    header2 = ["published panel", f"share of L_style in % ({' / '.join(layers)})", "published: L_content, L_style",
+               "ours (size it was made at): L_content, L_style"]
+    table2 = "\n".join(["| " + " | ".join(header2) + " |", "|" + "---|" * len(header2)] +
+                       ["| " + " | ".join(r) + " |" for r in rows2])
     text = ("# Balance of the two loss terms on the published CVPR panels\n\nWritten by `python reproduce/fidelity.py "
             "--out figures/fidelity.md`: 512x384, fp32, Eq. 1 on conv4_2 and Eq. 5 on conv1_1 ... conv5_1 (w_l = 1/5), "
             "targets from the paper images exactly as a run builds them, the published panel as x. "
-            "'α/β for balance 1' = L_style / L_content.\n\n" + table + "\n")
+            "'α/β for balance 1' = L_style / L_content.\n\n" + table + "\n\n"
+            "## Which terms, and is the published panel an optimum of this objective?\n\n"
+            "On this repo's normalised network: how L_style of the published panel splits over the five layers, and "
+            "both terms for the published panel and for our counterpart (figures/panels/, resized to 512x384; "
+            "an upscaled smaller panel is blurrier, which raises its conv1_1 term). If ours has *both* terms lower, "
+            "the published panel is not an optimum of this objective at any α/β: the gap is in the objective "
+            "(network, normalisation, layer weights) or the inputs, not in the optimiser.\n\n" + table2 + "\n")
     print(text)
     if args.out:
         tmp = args.out.with_name(args.out.name + ".tmp")
