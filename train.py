@@ -340,6 +340,7 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, lower: torch.Tensor, uppe
     RMS. Only that first step changes; L-BFGS is invariant to this rescaling afterwards.
     """
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     shape, device = x0.shape, x0.device
     unit = math.sqrt(x0.numel())
@@ -352,9 +353,13 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, lower: torch.Tensor, uppe
     def flat(t: torch.Tensor) -> np.ndarray:
         return t.double().cpu().numpy().ravel() / unit
 
-    result = minimize(f, flat(x0), jac=True, method="L-BFGS-B", bounds=np.stack([flat(lower), flat(upper)], 1),
-                      options={"maxcor": cfg.lbfgs_memory, "maxfun": 10**9, "maxiter": 10**9,
-                               "ftol": 0.0, "gtol": 0.0, "maxls": 20})
+    # L-BFGS-B's own work is a few vector operations per step, but scipy's OpenBLAS runs them on every core
+    # and its idle threads then spin, taking the cores from torch's convolutions in the next evaluation.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(f, flat(x0), jac=True, method="L-BFGS-B",
+                          bounds=np.stack([flat(lower), flat(upper)], 1),
+                          options={"maxcor": cfg.lbfgs_memory, "maxfun": 10**9, "maxiter": 10**9,
+                                   "ftol": 0.0, "gtol": 0.0, "maxls": 20})
     return f"scipy stopped: {result.message}"
 
 

@@ -83,6 +83,23 @@ def test_lbfgsb_is_given_the_start_image_and_pixel_bounds(monkeypatch, neckarfro
     assert cap["options"]["maxcor"] == 7
 
 
+def test_lbfgsb_runs_with_single_threaded_blas(monkeypatch, neckarfront, starry_night):
+    """scipy's OpenBLAS is held to one thread while L-BFGS-B runs (its spinning idle threads would take the
+    cores from the network) and given back afterwards."""
+    from threadpoolctl import threadpool_info
+    blas_threads = lambda: {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    before, inside = blas_threads(), {}
+
+    def recording_minimize(fun, x0, **kwargs):
+        inside.update(blas_threads())
+        return types.SimpleNamespace(message="recorded")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", recording_minimize)
+    train.stylize(pair_config(neckarfront, starry_night, size=32))
+    assert inside and set(inside.values()) == {1}
+    assert blas_threads() == before
+
+
 def test_objective_scales_by_first_loss(neckarfront, starry_night):
     net = models.build_vgg19(normalised=True)
     cfg = pair_config(neckarfront, starry_night, size=32)
