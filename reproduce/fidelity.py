@@ -77,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, kw in VARIANTS.items():
         header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1"]
     ours = our_panels(args.figures)
-    layers = train.Config().style_layers
+    layers = train.PAPER_STYLE_LAYERS
     rows2 = []
     for file, painting, ratio in panels(args.published):
         row = [file, f"{ratio:g}"]
-        for name, kw in VARIANTS.items():
+        for kw in VARIANTS.values():
             cfg = train.Config(content="neckarfront_tuebingen.jpg", style=painting, size=512, precision="fp32",
                                images=args.images, **kw)
             paths = [args.published / file] + ([ours[file][0]] if file in ours and kw["normalised"] else [])

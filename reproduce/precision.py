@@ -1,8 +1,9 @@
 """Quality parity of the fast path: the same synthesis in fp32 and in bf16 + channels_last, both judged in fp32.
 
 From the same noise seed, ``--iters`` evaluations of torch L-BFGS (tol 0) at 256 px, Neckarfront + The Starry
-Night at the balance the figures use (printed 1e-3 x the measured factor, scaled to the size), once with the network in float32 and once in the fast path (bf16 network, channels_last; the Gram
-matrices, losses, optimiser state and image are float32 in both). Each run's best iterate is then evaluated
+Night at the balance the figures use (printed 1e-3 x the measured factor, scaled to the size), once with the
+network in float32 and once in the fast path (bf16 network, channels_last; the Gram matrices, losses,
+optimiser state and image are float32 in both). Each run's best iterate is then evaluated
 with the float32 network and float32 targets, so both numbers are on the same scale; the relative difference
 (bf16 - fp32) / fp32 is the figure of merit (target: within 1 %).
 
@@ -41,8 +42,8 @@ def run(precision: str, args) -> dict:
         best["x"] = p.best_x
 
     cfg = train.Config(content=train.HEADLINE_PAIR[0], style=train.HEADLINE_PAIR[1], size=args.size,
-                       ratio=figure_ratio(args.size), optimizer="lbfgs", iters=args.iters, tol=0.0, seed=args.seed, precision=precision,
-                       images=args.images)
+                       ratio=figure_ratio(args.size), optimizer="lbfgs", iters=args.iters, tol=0.0,
+                       seed=args.seed, precision=precision, images=args.images)
     print(f"[precision] {precision}: {args.iters} evaluations at {args.size} px (load {load()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "command": " ".join(["python reproduce/precision.py", *(sys.argv[1:] if argv is None else argv)]),
-        "settings": {"size": args.size, "ratio": figure_ratio(args.size), "iters": args.iters, "seed": args.seed, "optimizer": "lbfgs", "tol": 0,
+        "settings": {"size": args.size, "ratio": figure_ratio(args.size), "iters": args.iters, "seed": args.seed,
+                     "optimizer": "lbfgs", "tol": 0,
                      "content": train.HEADLINE_PAIR[0], "style": train.HEADLINE_PAIR[1],
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
         "relative_difference": rel, "relative_difference_clamped": rel_clamped,
