@@ -7,6 +7,23 @@ Baseline: the same distance for the plain content photo (Fig 1's style reconstru
 Content distance: ||F(x) - F(photo)|| / ||F(photo)|| at conv4_2 of the same network, for ours and for the
 published panel, so one sees whether both keep the photo equally well.
 
+Print colour: the published Fig 1 reconstructions from conv1_2, conv2_2 and conv3_2 (the 512x384 zoom sources,
+which the paper calls almost perfect reconstructions) differ from the Neckarfront photo by an almost affine
+per-channel map, published ~ gain * photo + offset, gain ~0.92 and offsets ~(+1, +8, +19) grey levels (R, G, B).
+The published input photos match the photo file, so the shift comes from the authors' synthesis/figure pipeline
+and is in every published result panel, not in ours. fit_colour_map fits gain and offset per channel by least
+squares over all pixels of those three panels against the photo resized to 512x384; "print colour" distances
+apply that map to our image first, so that they measure what is left beyond the colour shift.
+
+Grain: RMS (grey levels) of an image minus its Gaussian blur (sigma 1 px) over the smoothest 30 % of the
+content photo (lowest local variance of its luminance, Gaussian window sigma 3 px: sky and water), at the
+published panel's pixel size; the mask is computed on the photo alone, so ours and the published panel are
+measured on the same pixels. Reported as ours / published (1.0 = same grain), for Neckarfront panels only. Our
+image is measured in print colour (the gain scales grain too). The published panels are JPEGs taken from the
+PDF, and JPEG quantisation removes high-frequency energy exactly in smooth regions, so a lossless PNG of ours
+against a JPEG overstates our grain: the "JPEG" ratio first re-encodes ours with the published file's own
+quantisation tables and chroma subsampling (lossless published panels have none: no JPEG ratio).
+
 Table mode (default): every published result panel in MANIFEST.tsv that one of our figures names as its
 counterpart (the ``published`` field of a panel in <figures>/<figure>.json, whose pixels are in
 <figures>/panels/<figure>/<panel>.png); prints the table and writes <figures>/compare.md.
@@ -18,11 +35,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image, JpegImagePlugin
+from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,6 +66,12 @@ INSETS = {"fig3_B_inset_style_turner_shipwreck.jpg": "turner_shipwreck_of_the_mi
           "fig3_D_inset_style_scream.jpg": "munch_the_scream.jpg",
           "fig3_E_inset_style_picasso_femme_nue_assise.jpg": "picasso_femme_nue_assise.jpg",
           "fig3_F_inset_style_kandinsky_composition_vii.jpg": "kandinsky_composition_vii.jpg"}
+# The panels the paper itself calls almost perfect reconstructions of the photo: their only systematic
+# difference from it is the colour of the authors' pipeline.
+COLOUR_PANELS = tuple(f"fig1_content_conv{k}_2_512x384_zoomsource.jpg" for k in (1, 2, 3))
+GRAIN_SIGMA = 1.0       # px: grain is what a 1 px blur removes
+SMOOTH_FRACTION = 0.3   # of the photo's pixels, the smoothest ones, where grain is not hidden by content
+SMOOTH_WINDOW = 3.0     # px: sigma of the window in which the photo's local variance is taken
 
 
 def reference_network() -> models.VGG19:
@@ -85,16 +112,117 @@ def load(path: Path, hw: tuple[int, int] | None = None) -> torch.Tensor:
     return load_rgb(path, hw if hw is not None else SIZE)
 
 
-def compare_pair(net, ours: Path, published: Path, photo: Path | None) -> dict:
+# --------------------------------------------------------------------------- #
+# Print colour and grain
+# --------------------------------------------------------------------------- #
+def pixels(path: Path, hw: tuple[int, int] | None = None) -> np.ndarray:
+    """An image as float64 [H, W, 3] in grey levels 0..255, at its own size or resized (Lanczos) to hw."""
+    return to_levels(load_rgb(path, hw))
+
+
+def to_levels(rgb: torch.Tensor) -> np.ndarray:
+    return rgb[0].permute(1, 2, 0).double().numpy() * 255.0
+
+
+def fit_colour_map(photo: np.ndarray, panels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Least-squares panel ~ gain * photo + offset, per channel over all pixels of all panels (each [H, W, 3]
+    in grey levels, at the photo's size). Returns gain [3], offset [3] in grey levels, and the RMS residual
+    in grey levels (how far from affine the relation is, reconstruction error included)."""
+    x = np.concatenate([photo.reshape(-1, 3)] * len(panels))
+    y = np.concatenate([p.reshape(-1, 3) for p in panels])
+    gain, offset, sq = np.empty(3), np.empty(3), 0.0
+    for c in range(3):
+        design = np.stack([x[:, c], np.ones(len(x))], axis=1)
+        (gain[c], offset[c]), *_ = np.linalg.lstsq(design, y[:, c], rcond=None)
+        sq += ((design @ [gain[c], offset[c]] - y[:, c]) ** 2).sum()
+    return gain, offset, float(np.sqrt(sq / y.size))
+
+
+def print_colour_map(published: Path, photo: Path) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """fit_colour_map on the published COLOUR_PANELS against the photo; None when a panel is missing."""
+    if not all((published / name).is_file() for name in COLOUR_PANELS):
+        return None
+    panels = [pixels(published / name) for name in COLOUR_PANELS]
+    return fit_colour_map(pixels(photo, panels[0].shape[:2]), panels)
+
+
+def print_colour(rgb: torch.Tensor, cmap) -> torch.Tensor:
+    """Our [1, 3, H, W] image in [0, 1] as the authors' pipeline would have printed it (cmap None: unchanged)."""
+    if cmap is None:
+        return rgb
+    gain, offset, _ = cmap
+    shape = (1, 3, 1, 1)
+    return (rgb * torch.tensor(gain, dtype=rgb.dtype).view(shape)
+            + torch.tensor(offset / 255.0, dtype=rgb.dtype).view(shape)).clamp(0, 1)
+
+
+def smooth_mask(photo: np.ndarray, fraction: float = SMOOTH_FRACTION) -> np.ndarray:
+    """[H, W] bool: the ``fraction`` of pixels of the photo with the lowest local variance of luminance."""
+    lum = photo.mean(axis=2)
+    local_var = gaussian_filter(lum ** 2, SMOOTH_WINDOW) - gaussian_filter(lum, SMOOTH_WINDOW) ** 2
+    return local_var <= np.quantile(local_var, fraction)
+
+
+def grain(image: np.ndarray, mask: np.ndarray) -> float:
+    """RMS in grey levels of image - GaussianBlur(image, GRAIN_SIGMA) over the mask's pixels, all channels."""
+    residual = image - gaussian_filter(image, (GRAIN_SIGMA, GRAIN_SIGMA, 0))
+    return float(np.sqrt((residual[mask] ** 2).mean()))
+
+
+def jpeg_settings(path: Path) -> tuple[dict, int] | None:
+    """A JPEG's quantisation tables (natural order, as Pillow reads them) and chroma subsampling
+    (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, -1 unknown); None for a lossless file."""
+    with Image.open(path) as img:
+        if img.format != "JPEG":
+            return None
+        return dict(img.quantization), JpegImagePlugin.get_sampling(img)
+
+
+def jpeg_roundtrip(image: np.ndarray, qtables: dict, subsampling: int = -1) -> np.ndarray:
+    """image ([H, W, 3] grey levels) encoded as JPEG with these tables and decoded again."""
+    buf = io.BytesIO()
+    extra = {"subsampling": subsampling} if subsampling >= 0 else {}
+    Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8), "RGB").save(
+        buf, format="JPEG", qtables=qtables, **extra)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.float64)
+
+
+def grain_ratios(ours: Path, published: Path, photo: Path, cmap, mask_memo: dict | None = None) -> dict:
+    """Grain of the published panel (grey levels) and, relative to it, the grain of ours in print colour and
+    of the plain content photo, each lossless and after the published file's JPEG round trip; all at the
+    published panel's pixel size (ours resized to it)."""
+    pub = pixels(published)
+    hw = pub.shape[:2]
+    memo = {} if mask_memo is None else mask_memo
+    if (photo, hw) not in memo:
+        memo[photo, hw] = smooth_mask(pixels(photo, hw))
+    mask, settings = memo[photo, hw], jpeg_settings(published)
+    g_pub = grain(pub, mask)
+    out = {"grain_published": g_pub}
+    for name, image in (("ours", to_levels(print_colour(load_rgb(ours, hw), cmap))), ("photo", pixels(photo, hw))):
+        image = np.rint(image)  # an 8-bit file, as the JPEG round trip sees it
+        out[f"grain_{name}"] = grain(image, mask) / g_pub
+        out[f"grain_{name}_jpeg"] = grain(jpeg_roundtrip(image, *settings), mask) / g_pub if settings else None
+    return out
+
+
+def compare_pair(net, ours: Path, published: Path, photo: Path | None, cmap=None, with_grain: bool = False) -> dict:
+    """Single-panel mode: the table's numbers for one image of ours; ``*_print`` with ours in print colour."""
     pub_rgb = load(published)
     hw = tuple(pub_rgb.shape[-2:])
-    pub, mine = describe(net, pub_rgb), describe(net, load(ours, hw))
-    row = {"style_distance": style_distance(mine, pub)}
+    ours_rgb = load(ours, hw)
+    pub, mine, mine_print = describe(net, pub_rgb), describe(net, ours_rgb), describe(net, print_colour(ours_rgb, cmap))
+    row = {"style_distance": style_distance(mine, pub), "style_distance_print": style_distance(mine_print, pub)}
     if photo is not None:
         ph = describe(net, load(photo, hw))
         row["photo_style_distance"] = style_distance(ph, pub)
         row["content_distance_ours"] = content_distance(mine, ph)
+        row["content_distance_ours_print"] = content_distance(mine_print, ph)
         row["content_distance_published"] = content_distance(pub, ph)
+        if with_grain:
+            row.update(grain_ratios(ours, published, photo, cmap))
     return row
 
 
@@ -120,7 +248,7 @@ def counterparts(figures: Path) -> list[dict]:
 
 
 def table(net, published: Path, figures: Path, images: str | None,
-          quick: bool = False) -> tuple[list[dict], list[str]]:
+          quick: bool = False, cmap=None) -> tuple[list[dict], list[str]]:
     """One row per published panel with a counterpart, in MANIFEST order; and the result panels without one."""
     manifest = read_manifest(published)
     pairs = sorted((p for p in counterparts(figures) if p["published"] in manifest),
@@ -128,7 +256,7 @@ def table(net, published: Path, figures: Path, images: str | None,
     matched = {p["published"] for p in pairs}
     if quick:
         pairs = [p for i, p in enumerate(pairs) if all(q["figure"] != p["figure"] for q in pairs[:i])]
-    rows, memo = [], {}
+    rows, memo, masks = [], {}, {}
     for pair in pairs:
         if not pair["ours"].is_file():
             print(f"warning: {pair['ours']} missing; skipped", file=sys.stderr)
@@ -139,8 +267,11 @@ def table(net, published: Path, figures: Path, images: str | None,
         photo_path = resolve_image(cfg["content"] or CONTENT_PHOTO, cfg["images"] or images)
         if (photo_path, hw) not in memo:
             memo[photo_path, hw] = describe(net, load(photo_path, hw))
-        pub, mine, photo = describe(net, pub_rgb), describe(net, load(pair["ours"], hw)), memo[photo_path, hw]
+        ours_rgb = load(pair["ours"], hw)
+        pub, mine, photo = describe(net, pub_rgb), describe(net, ours_rgb), memo[photo_path, hw]
+        mine_print = describe(net, print_colour(ours_rgb, cmap))
         has_content = cfg["content"] is not None
+        neckarfront = has_content and photo_path.name == CONTENT_PHOTO
         painting = None
         if has_content and cfg["style"]:
             style_path = resolve_image(cfg["style"], cfg["images"] or images)
@@ -151,11 +282,15 @@ def table(net, published: Path, figures: Path, images: str | None,
                      "ours": f"{pair['figure']}/{pair['key']}", "size": cfg["size"], "evaluations": pair["evaluations"],
                      "ratio": cfg["ratio"] if cfg["content"] and cfg["style"] else None,
                      "style_distance": style_distance(mine, pub), "photo_style_distance": style_distance(photo, pub),
+                     "style_distance_print": style_distance(mine_print, pub),
                      "content_distance_ours": content_distance(mine, photo) if has_content else None,
+                     "content_distance_ours_print": content_distance(mine_print, photo) if has_content else None,
                      "content_distance_published": content_distance(pub, photo) if has_content else None,
                      "layers": layer_distances(mine, pub),
                      "painting_distance_ours": style_distance(mine, painting) if painting else None,
-                     "painting_distance_published": style_distance(pub, painting) if painting else None})
+                     "painting_distance_published": style_distance(pub, painting) if painting else None,
+                     "grain": grain_ratios(pair["ours"], published / pair["published"], photo_path, cmap, masks)
+                     if neckarfront else None})
     missing = [name for name, row in manifest.items()
                if row["init"] != "-" and row["figure"] != "2" and name not in matched]  # results, not inputs/schematic
     return rows, missing
@@ -178,7 +313,7 @@ def references(net, published: Path, images: str | None) -> dict[str, list[tuple
     return out
 
 
-def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | None = None) -> str:
+def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | None = None, cmap=None) -> str:
     num = lambda v: "–" if v is None else f"{v:.3f}"
     repo = Path(__file__).resolve().parent.parent
     shown = figures.resolve().relative_to(repo) if figures.resolve().is_relative_to(repo) else figures
@@ -187,17 +322,21 @@ def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | N
              "conv1_1 … conv5_1 of ‖G(x) − G(published)‖_F / ‖G(published)‖_F, G = FFᵀ/M of the plain Caffe "
              "VGG-19 (max pooling), both images at the published panel's size with a 256 px long edge; lower is "
              "closer. Baseline: the same for the content photo. Content distance: ‖F(x) − F(photo)‖/‖F(photo)‖ at "
-             "conv4_2, for ours and for the published panel.", "",
+             "conv4_2, for ours and for the published panel. 'print colour': ours through the published "
+             "pipeline's colour map first (section Print colour).", "",
              "| CVPR fig | published panel | ours | px | evaluations | α/β used | style dist. ours | "
-             "style dist. content photo | content dist. ours | content dist. published |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "style dist. ours, print colour | style dist. content photo | content dist. ours | "
+             "content dist. ours, print colour | content dist. published |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = "–" if r["ratio"] is None else ratio_str(r["ratio"])
         lines.append(f"| {r['figure']} | {r['published']} | {r['ours']} | {r['size']} | {r['evaluations']} | {ratio} | "
-                     f"{num(r['style_distance'])} | {num(r['photo_style_distance'])} | "
-                     f"{num(r['content_distance_ours'])} | {num(r['content_distance_published'])} |")
+                     f"{num(r['style_distance'])} | {num(r['style_distance_print'])} | "
+                     f"{num(r['photo_style_distance'])} | {num(r['content_distance_ours'])} | "
+                     f"{num(r['content_distance_ours_print'])} | {num(r['content_distance_published'])} |")
     if missing:
         lines += ["", "Published result panels without a counterpart yet: " + ", ".join(missing) + "."]
+    lines += colour_section(cmap) + grain_section([r for r in rows if r.get("grain")])
     per_layer = [r for r in rows if r["painting_distance_ours"] is not None]
     if per_layer:
         layers = " | ".join(STYLE_LAYERS)
@@ -228,6 +367,49 @@ def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | N
     return "\n".join(lines) + "\n"
 
 
+def colour_section(cmap) -> list[str]:
+    """compare.md lines stating the fitted print-colour map."""
+    lines = ["", "## Print colour", ""]
+    if cmap is None:
+        return lines + [f"Not fitted: {', '.join(COLOUR_PANELS)} not all in the published directory; the "
+                        "print-colour columns equal the raw ones."]
+    gain, offset, rms = cmap
+    per = lambda v, fmt: ", ".join(f"{c} {fmt.format(x)}" for c, x in zip("RGB", v))
+    return lines + [
+        "The published Fig 1 reconstructions from conv1_2, conv2_2 and conv3_2 (" + ", ".join(COLOUR_PANELS) +
+        ") against the Neckarfront photo resized to 512x384, least squares per channel over all their pixels: "
+        f"published ≈ gain · photo + offset with gain {per(gain, '{:.3f}')} and offset {per(offset, '{:+.1f}')} "
+        f"grey levels (RMS residual {rms:.1f} grey levels, reconstruction error included). The published input "
+        "photos match the photo file, so this shift belongs to the authors' synthesis/figure pipeline; the "
+        "print-colour columns apply it to ours before measuring."]
+
+
+def grain_section(rows: list[dict]) -> list[str]:
+    """compare.md lines with the grain ratios of the Neckarfront panels."""
+    if not rows:
+        return []
+    num = lambda v: "–" if v is None else f"{v:.2f}"
+    lines = ["", "## Grain", "",
+             f"Grain: RMS of image − GaussianBlur(image, σ = {GRAIN_SIGMA:g} px) over the smoothest "
+             f"{SMOOTH_FRACTION:.0%} of the content photo (lowest local luminance variance, window σ = "
+             f"{SMOOTH_WINDOW:g} px: sky and water), at the published panel's pixel size, the same pixels for "
+             "every image. Ratios to the published panel's grain, 1.00 = same. Ours is measured in print colour, "
+             "resized to the published panel (panels of 128 px are upsampled, Lanczos, which removes fine grain: "
+             "their ratios are low by construction). The published panels are JPEGs from the PDF, whose "
+             "quantisation removes high-frequency energy exactly in smooth regions, so the 'JPEG' columns first "
+             "re-encode ours (and the photo) with the published file's own quantisation tables and chroma "
+             "subsampling; a lossless published panel has no JPEG column. 'photo': the plain content photo.", "",
+             "| published panel | ours | px (ours) | grain published (grey levels) | ours / published | "
+             "ours / published, JPEG | photo / published | photo / published, JPEG |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        g = r["grain"]
+        lines.append(f"| {r['published']} | {r['ours']} | {r['size']} | {g['grain_published']:.2f} | "
+                     f"{num(g['grain_ours'])} | {num(g['grain_ours_jpeg'])} | {num(g['grain_photo'])} | "
+                     f"{num(g['grain_photo_jpeg'])} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python reproduce/compare.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,18 +430,24 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--ours and --panel go together")
     net = reference_network()
     try:
+        photo = resolve_image(CONTENT_PHOTO, args.images)
+        cmap = print_colour_map(published, photo)
         if args.ours:
-            photo = resolve_image(CONTENT_PHOTO, args.images)
+            if cmap is not None:
+                print("print colour: gain " + " ".join(f"{g:.3f}" for g in cmap[0]) + ", offset " +
+                      " ".join(f"{o:+.1f}" for o in cmap[1]) + " grey levels (R G B)", file=sys.stderr)
+            shows = read_manifest(published).get(args.panel, {}).get("what it shows", "")
             for ours in args.ours:
-                row = compare_pair(net, ours, published / args.panel, photo)
-                print(json.dumps({"ours": str(ours), "panel": args.panel, **{k: round(v, 3) for k, v in row.items()}}))
+                row = compare_pair(net, ours, published / args.panel, photo, cmap, "Neckarfront" in shows)
+                print(json.dumps({"ours": str(ours), "panel": args.panel,
+                                  **{k: None if v is None else round(v, 3) for k, v in row.items()}}))
             return 0
-        rows, missing = table(net, published, args.figures, args.images, args.quick)
+        rows, missing = table(net, published, args.figures, args.images, args.quick, cmap)
         refs = references(net, published, args.images)
     except ImageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    text = markdown(rows, missing, args.figures, refs)
+    text = markdown(rows, missing, args.figures, refs, cmap)
     print(text, end="")
     out = args.figures / "compare.md"
     tmp = out.with_name(out.name + ".tmp")

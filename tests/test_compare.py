@@ -1,0 +1,127 @@
+"""compare.py's print-colour fit, grain measure and JPEG round trip, on small synthetic images (numpy, scipy and
+Pillow only: no network, no torch kernels). The tests on the published panels skip when their directory
+($GATYS_PUBLISHED, else ../shared/published-cvpr2016) is absent."""
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from reproduce import compare  # noqa: E402
+from reproduce.common import published_dir  # noqa: E402
+
+PUBLISHED = published_dir(argparse.Namespace())
+needs_published = pytest.mark.skipif(not (PUBLISHED / "MANIFEST.tsv").is_file(),
+                                     reason=f"published panels not in {PUBLISHED} (set GATYS_PUBLISHED)")
+
+
+def noise(shape, seed=0, mean=128.0, sd=30.0):
+    return np.random.default_rng(seed).normal(mean, sd, shape)
+
+
+def standard_tables(quality: int) -> dict:
+    """The IJG (JPEG Annex K) quantisation tables at this quality, as Pillow reads them back."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return dict(img.quantization)
+
+
+def test_colour_fit_recovers_a_known_affine_map():
+    photo = np.random.default_rng(1).uniform(0, 255, (24, 32, 3))
+    gain, offset = np.array([0.91, 0.95, 1.08]), np.array([1.5, -6.0, 19.0])
+    panel = photo * gain + offset
+    fit_gain, fit_offset, rms = compare.fit_colour_map(photo, [panel, panel])
+    np.testing.assert_allclose(fit_gain, gain, atol=1e-9)
+    np.testing.assert_allclose(fit_offset, offset, atol=1e-7)
+    assert rms < 1e-7
+
+
+def test_colour_fit_is_least_squares_over_all_panels():
+    """Two panels with opposite errors around one map: the fit is the map between them, the residual their error."""
+    photo = np.random.default_rng(2).uniform(0, 255, (8, 8, 3))
+    fit_gain, fit_offset, rms = compare.fit_colour_map(photo, [photo * 0.9 + 10 + 4, photo * 0.9 + 10 - 4])
+    np.testing.assert_allclose(fit_gain, 0.9, atol=1e-9)
+    np.testing.assert_allclose(fit_offset, 10, atol=1e-7)
+    assert rms == pytest.approx(4.0)
+
+
+def test_print_colour_applies_the_map_in_grey_levels():
+    rgb = torch.rand(1, 3, 5, 7, dtype=torch.float64) * 0.8
+    gain, offset = np.array([0.9, 1.0, 1.1]), np.array([2.0, 0.0, -5.1])
+    out = compare.print_colour(rgb, (gain, offset, 0.0))
+    expected = (rgb * torch.tensor(gain).view(1, 3, 1, 1) + torch.tensor(offset / 255).view(1, 3, 1, 1)).clamp(0, 1)
+    torch.testing.assert_close(out, expected)
+    assert compare.print_colour(rgb, None) is rgb
+
+
+def test_grain_is_zero_when_constant_and_lower_when_blurred():
+    from scipy.ndimage import gaussian_filter
+    mask = np.ones((48, 48), bool)
+    assert compare.grain(np.full((48, 48, 3), 117.0), mask) < 1e-9
+    image = noise((48, 48, 3))
+    blurred = gaussian_filter(image, (2, 2, 0))
+    noisier = image + noise(image.shape, seed=3, mean=0.0, sd=10.0)
+    assert compare.grain(blurred, mask) < 0.2 * compare.grain(image, mask) < 0.2 * compare.grain(noisier, mask)
+
+
+def test_grain_counts_only_the_masked_pixels():
+    image = np.full((40, 40, 3), 50.0)
+    image[:, 20:] = noise((40, 20, 3))
+    left = np.zeros((40, 40), bool)
+    left[:, :12] = True  # 8 px away from the noise: beyond the 1 px blur's reach
+    assert compare.grain(image, left) < 1e-9
+    assert compare.grain(image, ~left) > 5
+
+
+def test_smooth_mask_takes_the_flat_part_of_the_photo():
+    photo = np.full((40, 60, 3), 200.0)
+    photo[:, 30:] = noise((40, 30, 3))
+    mask = compare.smooth_mask(photo)
+    assert mask.mean() == pytest.approx(compare.SMOOTH_FRACTION, abs=0.01)
+    assert not mask[:, 30:].any()
+
+
+def test_jpeg_roundtrip_with_given_tables_lowers_the_grain_of_white_noise():
+    image = np.clip(np.rint(noise((64, 64, 3))), 0, 255)
+    mask = np.ones((64, 64), bool)
+    coarse = standard_tables(quality=50)  # steps growing with frequency, as in the published panels
+    out = compare.jpeg_roundtrip(image, coarse, subsampling=2)
+    assert out.shape == image.shape and out.dtype == np.float64
+    assert compare.grain(out, mask) < 0.7 * compare.grain(image, mask)
+    fine = {0: [1] * 64, 1: [1] * 64}  # quantisation step 1: nearly lossless, so the effect is the tables'
+    assert compare.grain(compare.jpeg_roundtrip(image, fine, subsampling=0), mask) > 0.95 * compare.grain(image, mask)
+
+
+@needs_published
+def test_published_jpeg_reencoded_with_its_own_tables_is_nearly_unchanged():
+    """Catches tables passed in the wrong (zigzag) order: re-encoding then changes the pixels several times more."""
+    path = PUBLISHED / "fig3_C_starry_night_8e-4.jpg"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not in {PUBLISHED}")
+    pub = compare.pixels(path)
+    qtables, subsampling = compare.jpeg_settings(path)
+    assert subsampling in (0, 1, 2) and len(qtables) >= 2
+    assert np.abs(compare.jpeg_roundtrip(pub, qtables, subsampling) - pub).mean() < 0.5
+    png = PUBLISHED / "fig1_content_conv5_2.png"
+    if png.is_file():
+        assert compare.jpeg_settings(png) is None
+
+
+@needs_published
+def test_published_print_colour_map(neckarfront):
+    cmap = compare.print_colour_map(PUBLISHED, neckarfront)
+    if cmap is None:
+        pytest.skip(f"{compare.COLOUR_PANELS} not all in {PUBLISHED}")
+    gain, offset, rms = cmap
+    assert np.all(np.abs(gain - 0.92) < 0.02), gain
+    np.testing.assert_allclose(offset, [1.3, 7.8, 19.4], atol=1.5)
+    assert rms < 20
