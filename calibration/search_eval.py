@@ -1,0 +1,43 @@
+"""Distances of our images to a published CVPR panel, with reproduce/compare.py's definitions: style distance
+raw and in print colour, its five per-layer terms (conv1_1..conv5_1, print colour), content distance, grain ratio.
+
+    python calibration/search_eval.py fig3_C_starry_night_8e-4.jpg .cache/network_search/a.png [b.png ...]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from reproduce import compare  # noqa: E402
+from reproduce.common import DEFAULT_PUBLISHED  # noqa: E402
+from train import resolve_image  # noqa: E402
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    panel, ours = argv[0], [Path(a) for a in argv[1:]]
+    published = DEFAULT_PUBLISHED / panel
+    photo = resolve_image(compare.CONTENT_PHOTO)
+    net, cmap = compare.reference_network(), compare.print_colour_map(DEFAULT_PUBLISHED, photo)
+    pub_rgb = compare.load(published)
+    hw = tuple(pub_rgb.shape[-2:])
+    pub = compare.describe(net, pub_rgb)
+    print("| image | panel | style dist raw | print colour | per layer (print) | content dist ours / published "
+          "| grain ours/published (lossless, JPEG) |")
+    print("|---|---|---|---|---|---|---|")
+    for path in ours:
+        rgb = compare.load(path, hw)
+        mine, mine_p = compare.describe(net, rgb), compare.describe(net, compare.print_colour(rgb, cmap))
+        row = compare.compare_pair(net, path, published, photo, cmap, with_grain=True)
+        layers = " ".join(f"{d:.2f}" for d in compare.layer_distances(mine_p, pub))
+        print(f"| {path.name} | {panel} | {compare.style_distance(mine, pub):.3f} | "
+              f"{compare.style_distance(mine_p, pub):.3f} | {layers} | {row['content_distance_ours_print']:.3f} / "
+              f"{row['content_distance_published']:.3f} | {row['grain_ours']:.2f}, {row['grain_ours_jpeg']:.2f} |",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

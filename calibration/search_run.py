@@ -1,0 +1,60 @@
+"""One synthesis of issue 9's network search, with any scales JSON (or the plain network), without editing
+models.py: models.load_scales is pointed at the given file before the network is built.
+
+    python calibration/search_run.py NAME --scales calibration/vgg19_scales_skimage_max_layer.json \
+        --style van_gogh_starry_night.jpg --ratio 2.5e-10 [--iters 500] [--content-only]
+
+Writes .cache/network_search/NAME.png and NAME.json (train.save_result), then prints the distances of
+reproduce/compare.py (raw and print colour, per layer, grain) against --published-panel when given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import models  # noqa: E402
+import train  # noqa: E402
+
+OUT = REPO / ".cache" / "network_search"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name")
+    p.add_argument("--scales", default="plain", help="'plain' or a scales JSON")
+    p.add_argument("--style", help="painting (omit for a content-only reconstruction)")
+    p.add_argument("--ratio", type=float, default=1e-3)
+    p.add_argument("--iters", type=int, default=500)
+    p.add_argument("--content-layer", default="conv4_2")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=512)
+    args = p.parse_args(argv)
+    if args.scales != "plain":
+        original = models.load_scales
+        models.load_scales = lambda path=None: original(Path(args.scales))
+    cfg = train.Config(content="neckarfront_tuebingen.jpg", style=args.style, size=args.size, ratio=args.ratio,
+                       content_layer=args.content_layer, iters=args.iters, tol=0.0, seed=args.seed,
+                       normalised=args.scales != "plain")
+    bar = train.progress_bar(cfg.iters, args.name)
+    result = train.stylize(cfg, bar)
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = train.save_result(result, OUT / f"{args.name}.png")
+    meta = json.loads(out.with_suffix(".json").read_text())
+    meta["network_search"] = {"scales": args.scales, "command": "python calibration/search_run.py "
+                              + " ".join(sys.argv[1:] if argv is None else argv)}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    last = result.history[-1]
+    print(f"{out}: {result.evaluations} evaluations, {result.wall_time:.0f} s, {result.stop_reason}; "
+          f"L_content {last.get('content', 0):.4g}, L_style {last.get('style', 0):.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
