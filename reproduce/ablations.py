@@ -14,19 +14,18 @@ placeholder instead, since 64 px and 5 evaluations show nothing.
     python reproduce/ablations.py            # -> figures/ablation_style_representation.png, ablation_content_loss.png
 """
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reproduce import common  # noqa: E402
-from reproduce.common import Panel  # noqa: E402
-from train import load_rgb, resolve_image  # noqa: E402
+import repo  # noqa: F401  (the repository root on sys.path)
+import common  # noqa: E402
+import paper  # noqa: E402
+from common import Panel  # noqa: E402
+from images import load_rgb, resolve_image  # noqa: E402
 
-PHOTO = "neckarfront_tuebingen.jpg"
-STYLE = "van_gogh_starry_night.jpg"
-RATIO = 1e-3                     # [A] Fig 2 C; [C] Fig 6
-CONTENT_LAYER = "conv4_2"        # the paper's content layer; [C] Fig 1 d shows its reconstruction
+PHOTO, STYLE = paper.HEADLINE_PAIR
+RATIO = paper.FIG6_RATIO                # [A] Fig 2 C; [C] Fig 6
+CONTENT_LAYER = paper.CONTENT_LAYER     # [C] Fig 1 d shows its reconstruction
 STYLE_REPRESENTATIONS = ("gram", "raw")
 CONTENT_LOSSES = ("sse", "dot", "cosine")
 PENDING = "TODO: conclusion pending a full-size run (this was a --quick run: 64 px, 5 evaluations). Measured: "
@@ -53,7 +52,7 @@ def style_representation(args) -> None:
     s = common.Session(args, "ablation_style_representation")
     grid = [[Panel(f"{rep}_style_only", s.config(style=STYLE, style_representation=rep), f"{rep}: style only",
                    inset=STYLE),
-             Panel(f"{rep}_transfer", s.config(paper_ratio=RATIO, content=PHOTO, style=STYLE, style_representation=rep),
+             Panel(f"{rep}_transfer", s.config(ratio=RATIO, content=PHOTO, style=STYLE, style_representation=rep),
                    f"{rep}: transfer, {s.ratio_label(RATIO)}", inset=STYLE)]
             for rep in STYLE_REPRESENTATIONS]
     pictures = common.compute(s, grid)
@@ -83,9 +82,9 @@ def style_representation(args) -> None:
 def content_loss(args) -> None:
     s = common.Session(args, "ablation_content_loss")
     recon = [Panel(f"{loss}_content_only", s.config(content=PHOTO, content_layer=CONTENT_LAYER, content_loss=loss,
-                                                   ratio=1.0), f"{loss}: content only, {CONTENT_LAYER}")
+                                                   ratio=1.0, literal_ratio=True), f"{loss}: content only, {CONTENT_LAYER}")
              for loss in CONTENT_LOSSES]
-    transfer = [Panel(f"{loss}_transfer", s.config(paper_ratio=RATIO, content=PHOTO, style=STYLE, content_loss=loss),
+    transfer = [Panel(f"{loss}_transfer", s.config(ratio=RATIO, content=PHOTO, style=STYLE, content_loss=loss),
                       f"{loss}: transfer, {s.ratio_label(RATIO)}", inset=STYLE) for loss in CONTENT_LOSSES]
     grid = [recon, transfer]
     pictures = common.compute(s, grid)

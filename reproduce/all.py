@@ -11,11 +11,10 @@ message. The flags are passed on to every script.
 """
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reproduce import (ablations, common, compare, convergence, cvpr_fig5, cvpr_fig6, cvpr_fig7,  # noqa: E402
-                       fig1, fig2, fig3, ratio_sweep)
+import repo  # noqa: F401  (the repository root on sys.path)
+import ablations, common, compare, convergence, cvpr_fig5, cvpr_fig6, cvpr_fig7  # noqa: E402,E401
+import fig1, fig2, fig3, ratio_sweep  # noqa: E402,E401
 
 # (name, module, extra flags, needs the published panels)
 JOBS = (("fig1", fig1, [], False), ("cvpr_fig1", fig1, ["--paper", "cvpr"], False),
@@ -34,9 +33,9 @@ def main(argv=None) -> int:
     only = set(args.only.split(",")) if args.only else None
     flags = [f for name in FORWARDED if args.given[name] is not None
              for f in (f"--{name.replace('_', '-')}", str(args.given[name]))]
-    flags += ["--quick"] * args.quick + ["--ratio-factor", str(args.ratio_factor)]
+    flags += ["--quick"] * args.quick + ["--literal-ratio"] * args.literal_ratio
     published = common.published_dir(args)
-    have_published = (published / "MANIFEST.tsv").is_file()
+    have_published = published is not None and (published / "MANIFEST.tsv").is_file()
     times, failed, start = {}, [], time.perf_counter()
     for name, module, extra, needs_published in JOBS:
         if only and name not in only:

@@ -43,15 +43,17 @@ from typing import Callable
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import repo  # noqa: F401  (the repository root on sys.path)
 
-import loss as L  # noqa: E402,F401  (imported for the record: the loss the table measures)
+from images import load_rgb, resolve_image, target_size, write_text_atomic  # noqa: E402
+import machine  # noqa: E402
 import models  # noqa: E402
+import paper  # noqa: E402
 import train  # noqa: E402
 
 CPU = torch.device("cpu")
-CONTENT, STYLE = train.HEADLINE_PAIR
-FAST = "bf16"  # the fast path: train.resolve_precision("bf16", cpu) = (bfloat16, channels_last)
+CONTENT, STYLE = paper.HEADLINE_PAIR
+FAST = "bf16"  # the fast path: machine.resolve_precision("bf16", cpu) = (bfloat16, channels_last)
 FLOP_LAYER = "conv5_1"  # deepest layer the paper loss needs
 
 
@@ -67,16 +69,6 @@ def loadavg() -> str:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -110,18 +102,18 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def paper_images(images: str | None) -> tuple[Path, Path]:
-    return train.resolve_image(CONTENT, images), train.resolve_image(STYLE, images)
+    return resolve_image(CONTENT, images), resolve_image(STYLE, images)
 
 
 def load_pair(images: str | None, long_edge: int) -> tuple[tuple[int, int], torch.Tensor, torch.Tensor, Path, Path]:
     """(H, W), content RGB, style RGB at the content's H x W (as train.prepare_images does by default)."""
     content_path, style_path = paper_images(images)
-    hw = train.target_size(content_path, long_edge)
-    return hw, train.load_rgb(content_path, hw), train.load_rgb(style_path, hw), content_path, style_path
+    hw = target_size(content_path, long_edge)
+    return hw, load_rgb(content_path, hw), load_rgb(style_path, hw), content_path, style_path
 
 
 def build_net(precision: str) -> models.VGG19:
-    dtype, channels_last = train.resolve_precision(precision, CPU)
+    dtype, channels_last = machine.resolve_precision(precision, CPU)
     return models.build_vgg19(None, True, "avg", CPU, dtype, channels_last)
 
 
@@ -249,7 +241,7 @@ def child_memory(long_edge: int, images: str | None) -> dict:
     seconds = timed(ours)
     return {"long_edge": long_edge, "hw": list(hw), "rss_after_imports": imported, "rss_after_setup": setup,
             "rss_peak": maxrss(), "seconds": seconds,
-            "estimate_fp32": models.estimate_memory_bytes(*hw, ["conv4_2", *train.PAPER_STYLE_LAYERS])}
+            "estimate_fp32": models.estimate_memory_bytes(*hw, ["conv4_2", *paper.STYLE_LAYERS])}
 
 
 def child_optimizer(optimizer: str, long_edge: int, iters: int, images: str | None) -> dict:
@@ -408,7 +400,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
             spread.append([f"{size}", v, str(len(s)), fmt(min(s)), fmt(statistics.median(s)), fmt(max(s))])
     parts.append("## 1. Seconds per evaluation (forward + backward of the full paper loss)\n\n"
                  "Median over timed evaluations after one warm-up, the four variants timed round-robin. "
-                 "*fast* = bf16 network + channels_last (`train.resolve_precision('bf16', cpu)`); Gram matrices, "
+                 "*fast* = bf16 network + channels_last (`machine.resolve_precision('bf16', cpu)`); Gram matrices, "
                  "losses and the image stay float32. *beginner* = ours in fp32 with the content and style targets "
                  "recomputed inside every evaluation. *pastiche* = `PasticheArtist(random_init=True, pooling='avg')`, "
                  "`_calc_loss()` + `backward()`. Ratios are time ratios (< 1: the numerator is faster). "
@@ -449,7 +441,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
         g = fl["flops"] / s / 1e9
         rows.append([f"VGG conv1_1..conv5_1 fwd + input-grad, {fl['hw'][1]}×{fl['hw'][0]} (median)", label,
                      fmt(fl["flops"] / 1e9), fmt(s, 3), fmt(g), f"{100 * g / fl['peak_gflops'][p]:.0f} %"])
-    parts.append(f"## 3. Achieved GFLOP/s against the matmul peak measured in this run\n\n"
+    parts.append("## 3. Achieved GFLOP/s against the matmul peak measured in this run\n\n"
                  "FLOPs counted analytically: 2·Cin·Cout·9·H·W per conv forward, the same again for the input "
                  "gradient (no weight gradients are needed), layers up to conv5_1.\n\n"
                  + md_table(["measurement", "precision", "GFLOP", "seconds", "GFLOP/s", "of peak"], rows)
@@ -461,7 +453,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     parts.append("## 4. Peak memory of one fast-path evaluation (fresh process per size)\n\n"
                  "`resource.getrusage(RUSAGE_SELF).ru_maxrss` (high-water mark of resident memory): after imports, "
                  "after building the network and the cached targets, and after one evaluation. The estimate is "
-                 "`models.estimate_memory_bytes` (the pessimistic fp32 bound `train.check_size` refuses with).\n\n"
+                 "`models.estimate_memory_bytes` (the pessimistic fp32 bound `config.check_size` refuses with).\n\n"
                  + md_table(["long edge", "W×H", "after imports GiB", "after set-up GiB", "peak GiB",
                              "estimate GiB", "evaluation s (cold)"], rows))
     # 5. profile
@@ -479,7 +471,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                      + md_table(["operator", "self CPU ms", "calls", "share"], rows))
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
-            f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, fast bf16 instructions: {meta['fast_bf16']}",
+            f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
             f"- torch {meta['torch']} ({meta['threads']} threads), numpy {meta['numpy']}, scipy {meta['scipy']}, "
             f"python {meta['python']}, pastiche {meta['pastiche']}",
             f"- images: {CONTENT} + {STYLE}; memory total {meta['mem_total']}",
@@ -490,7 +482,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     return "\n".join(head) + "\n\n" + "\n\n".join(parts) + "\n"
 
 
-def machine(argv: list[str]) -> dict:
+def run_record(argv: list[str]) -> dict:
     import numpy
     import scipy
     from importlib.metadata import version
@@ -504,7 +496,7 @@ def machine(argv: list[str]) -> dict:
         pass
     return {"command": "python reproduce/bench.py" + ("" if not argv else " " + shlex.join(argv)),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "fast_bf16": train.cpu_has_fast_bf16(),
+            "cpu": machine.cpu_name(), "cores": os.cpu_count(), "cpu_bf16": machine.cpu_bf16_kind() or "none",
             "torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": numpy.__version__,
             "scipy": scipy.__version__, "python": platform.python_version(), "pastiche": version("pastiche"),
             "mem_total": mem, "load_start": loadavg()}
@@ -532,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
-    meta = machine(argv)
+    meta = run_record(argv)
     log(f"load average at start: {meta['load_start']}")
     if args.tiny:
         sizes, reps, mem_sizes, main_size = [64], {64: 2}, [64], 64
@@ -552,12 +544,10 @@ def main(argv: list[str] | None = None) -> int:
     text = report(meta, ev, fl, opt, mem, prof)
     print(text)
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        out = write_text_atomic(args.out, text)
         raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
                "memory": {str(k): v for k, v in mem.items()}, "profile": prof}
-        out.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
+        write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
         log(f"wrote {out} and {out.with_suffix('.json')}")
     log(f"done in {time.perf_counter() - t0:.0f} s (load {loadavg()})")
     return 0

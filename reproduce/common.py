@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -26,63 +25,58 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import repo  # noqa: F401  (the repository root on sys.path)
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")  # figures are only ever written to files
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  (without a display matplotlib picks its file-only backend)
 import torch  # noqa: E402
 
+import machine  # noqa: E402
 import models  # noqa: E402
-from train import (Config, ImageError, Result, build_network, load_rgb, network_key,  # noqa: E402
-                   progress_bar, resolve_device, resolve_image, resolve_precision, save_result, save_rgb, stylize)
+import paper  # noqa: E402
+from config import BAD_INPUT, Config  # noqa: E402
+from images import ImageError, load_rgb, resolve_image, save_rgb, write_atomic, write_text_atomic  # noqa: E402
+from train import Result, progress_bar, save_result, stylize  # noqa: E402
 
-# Evaluations per panel. The paper gives no iteration count ([A], [C]; PAPER.md §4 item 1). Every panel also
-# stops early by Config.tol (relative improvement < 1e-4 over 50 evaluations). Placeholder until
-# `python reproduce/convergence.py` has measured where the loss stops improving at 512 px.
+REPO = repo.ROOT
+# Evaluations per panel. The paper gives no iteration count ([A], [C]); every panel also stops early by
+# Config.tol (relative improvement < 1e-4 over 50 evaluations). The committed figures state the budget they
+# used; figures/convergence.png shows where the loss stops improving.
 BUDGET = 1000
-SIZE = 512                          # long edge in px: the paper's outputs are 512x384 ([C] embedded bitmaps)
 QUICK_SIZE, QUICK_ITERS = 64, 5     # --quick: a smoke test of every code path, not a result
 DEFAULT_OUT = REPO / "figures"
 DEFAULT_CACHE = REPO / ".cache" / "panels"
 QUICK_OUT = REPO / ".cache" / "quick"
+# The published CVPR panels are never part of this repository: a user points here at the figure bitmaps of
+# their own copy of the paper (extracted from the PDF, e.g. with `pdfimages -all`), named as in compare.py.
 PUBLISHED_ENV = "GATYS_PUBLISHED"
-DEFAULT_PUBLISHED = REPO.parent / "shared" / "published-cvpr2016"
-
-# The paper's ratios are for 512x384 outputs (the [C] bitmaps). Eq. 1 sums over the M_l positions while Eq. 4
-# divides by M_l^2, so the content/style balance at another size needs alpha/beta scaled by (512/size)^2.
-REFERENCE_SIZE = 512
-# With this repo's normalised network, the printed ratios leave the content term ~1e4 times too strong
-# (measured on CVPR Fig 3C; README 'Fidelity'). This factor restores the published balance.
-RATIO_FACTOR = 2.5e-5
 
 # Bump when a change to models.py, loss.py or train.py changes the pixels a Config produces: it is part of
 # every cache key, so stale panels are recomputed instead of reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 # --------------------------------------------------------------------------- #
 # Command line shared by every figure script
 # --------------------------------------------------------------------------- #
-def parser(doc: str, script: str, paper: bool = False, published: bool = False,
-           iters: int | None = None) -> argparse.ArgumentParser:
-    """The common flags. ``iters``: this script's default budget when it is not BUDGET."""
+def parser(doc: str, script: str, versions: bool = False, published: bool = False,
+           iters: int | None = None, size: int | None = None) -> argparse.ArgumentParser:
+    """The common flags. ``iters``, ``size``: this script's defaults where they are not BUDGET and the
+    paper's usual 512 px."""
     name = Path(script).stem
     p = argparse.ArgumentParser(prog=f"python reproduce/{name}.py", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    if paper:
+    if versions:
         p.add_argument("--paper", choices=("arxiv", "cvpr"), default="arxiv",
                        help="whose settings: arXiv 1508.06576 [A] (default) or CVPR 2016 [C]")
-    p.add_argument("--size", type=int, help=f"long edge of every panel in px (default {SIZE}, as in the paper)")
+    p.add_argument("--size", type=int, help=f"long edge of every panel in px (default {size or paper.SIZE}, "
+                                            "as in the paper)")
     p.add_argument("--iters", type=int, help=f"budget in evaluations per panel (default {iters or BUDGET}); "
                                              "a panel also stops when its loss improves < 1e-4 over 50 evaluations")
     p.add_argument("--images", help="paper image directory (default $GATYS_IMAGES, else data/paper-images; "
                                     "missing images are downloaded and checksummed)")
     if published:
-        p.add_argument("--published", type=Path, help=f"directory of the published CVPR panels (default "
-                                                      f"${PUBLISHED_ENV}, else {DEFAULT_PUBLISHED}); read at run "
+        p.add_argument("--published", type=Path, help=f"directory of the published CVPR panels, from your own "
+                                                      f"copy of the paper (default ${PUBLISHED_ENV}); read at run "
                                                       "time, never copied into the repo")
     p.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_SIZE} px, {QUICK_ITERS} evaluations, "
                                                         "written to .cache/quick (never to figures/)")
@@ -91,11 +85,10 @@ def parser(doc: str, script: str, paper: bool = False, published: bool = False,
     p.add_argument("--cache-dir", type=Path, help="panel cache (default .cache/panels; <out-dir>/cache with --quick)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="network precision (default auto)")
     p.add_argument("--optimizer", choices=("lbfgsb", "lbfgs", "adam"), help="default lbfgsb (scipy L-BFGS-B)")
-    p.add_argument("--ratio-factor", type=float, default=RATIO_FACTOR,
-                   help=f"multiply every published alpha/beta by this factor (default {RATIO_FACTOR:g}, measured: "
-                        "see README 'Fidelity'; 1 = the ratios as printed). The product is also scaled by "
-                        f"({REFERENCE_SIZE}/size)^2, because L_content sums over positions and L_style does not")
-    p.set_defaults(script=name, default_iters=iters)
+    p.add_argument("--literal-ratio", action="store_true",
+                   help="put the printed alpha/beta into Eq. 7 as they are, without paper.equation_ratio's "
+                        "translation to this repository's network and size")
+    p.set_defaults(script=name, default_iters=iters, default_size=size)
     return p
 
 
@@ -104,14 +97,15 @@ def resolve(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argpar
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     args.argv, args.given = argv, dict(vars(args))
-    if args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
-        torch.set_num_threads(1)
-    args.size = args.size or (QUICK_SIZE if args.quick else SIZE)
+    args.size = args.size or (QUICK_SIZE if args.quick else args.default_size or paper.SIZE)
     args.iters = args.iters or (QUICK_ITERS if args.quick else args.default_iters or BUDGET)
     args.out_dir = (args.out_dir or (QUICK_OUT if args.quick else DEFAULT_OUT)).resolve()
     if args.quick and args.out_dir == DEFAULT_OUT.resolve():
         p.error("--quick never writes into figures/; choose another --out-dir")
     args.cache_dir = args.cache_dir or (args.out_dir / "cache" if args.quick else DEFAULT_CACHE)
+    for name in ("size", "iters"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be at least 1, not {getattr(args, name)}")
     return args
 
 
@@ -119,12 +113,17 @@ def parse(doc: str, argv: list[str] | None, script: str, **kw) -> argparse.Names
     return resolve(parser(doc, script, **kw), argv)
 
 
-def published_dir(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "published", None) or os.environ.get(PUBLISHED_ENV) or DEFAULT_PUBLISHED)
+def published_dir(args: argparse.Namespace) -> Path | None:
+    """--published, else $GATYS_PUBLISHED, else None (the figures that need the published panels say so)."""
+    given = getattr(args, "published", None) or os.environ.get(PUBLISHED_ENV)
+    return Path(given) if given else None
 
 
 def published_image(args: argparse.Namespace, name: str) -> str:
     """Path of an input that exists only as a published CVPR bitmap (cottage, Feininger, London, New York)."""
+    if published_dir(args) is None:
+        raise ImageError(f"{name}: this input exists only among the published CVPR panels; give --published DIR "
+                         f"or ${PUBLISHED_ENV}")
     path = published_dir(args) / name
     if not path.is_file():
         raise ImageError(f"{path}: not found; this input exists only among the published CVPR panels "
@@ -136,7 +135,7 @@ def cli(main) -> int:
     """Run a script's main(); one-line errors with exit 2 for unusable inputs, 130 on Ctrl-C."""
     try:
         return main() or 0
-    except (ImageError, models.WeightsError, MemoryError) as e:
+    except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -161,21 +160,21 @@ def cached(cfg: Config, cache_dir: Path = DEFAULT_CACHE) -> Path | None:
     return png if png.with_suffix(".json").is_file() and png.is_file() else None
 
 
-# One network per distinct (weights, normalisation, pooling, device, precision) in this process: building
-# one takes ~1 s, more than a whole --quick panel, and all.py runs ~80 panels.
-shared_network = functools.cache(build_network)
+@functools.cache
+def shared_network(spec: models.NetworkSpec) -> models.VGG19:
+    """One network per distinct spec in this process: building one costs more than a whole --quick panel, and
+    all.py runs ~80 panels."""
+    return spec.build()
 
 
 def run_panel(cfg: Config, cache_dir: Path = DEFAULT_CACHE, description: str = "") -> Result:
     """stylize(cfg) with a progress bar, or the cached Result of an identical Config."""
     png = cached(cfg, cache_dir)
     if png is not None:
-        meta = json.loads(png.with_suffix(".json").read_text())
-        return Result(cfg, load_rgb(png), meta["history"], meta["evaluations"], meta["wall_time_s"],
-                      meta["stop_reason"], meta["interrupted"], meta["finite"], meta["environment"])
+        return Result.from_json(json.loads(png.with_suffix(".json").read_text()), load_rgb(png))
     bar = progress_bar(cfg.iters, description)
     try:
-        result = stylize(cfg, bar, shared_network(network_key(cfg)))
+        result = stylize(cfg, bar, shared_network(cfg.network()))
     finally:
         bar.close()
     if result.interrupted:  # never cache a partial panel
@@ -195,25 +194,12 @@ def ratio_str(r: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def machine() -> dict:
-    device = resolve_device("auto")
-    dtype, _ = resolve_precision("auto", device)
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "device": str(device), "auto_precision": str(dtype).replace("torch.", "")}
-
-
 def git_state() -> dict:
     try:
         run = lambda *a: subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, timeout=10).stdout
         return {"commit": run("rev-parse", "HEAD").strip(), "dirty": bool(run("status", "--porcelain").strip())}
     except (OSError, subprocess.SubprocessError):
         return {}
-
-
-def used_ratio(paper_ratio: float, factor: float, size: int) -> float:
-    """The alpha/beta to run with: the published one x factor x (512 / size)^2 (see RATIO_FACTOR)."""
-    return paper_ratio * factor * (REFERENCE_SIZE / size) ** 2
 
 
 class Session:
@@ -223,20 +209,15 @@ class Session:
         self.args, self.name, self.records = args, name, []
         self.start = time.perf_counter()
 
-    def config(self, paper_ratio: float | None = None, **settings) -> Config:
-        """A panel's Config: the common flags plus ``settings``. ``paper_ratio`` is the published alpha/beta;
-        the one used is paper_ratio x --ratio-factor."""
+    def config(self, **settings) -> Config:
+        """A panel's Config: the common flags plus ``settings``; ``ratio`` is the alpha/beta as printed."""
         a = self.args
-        base = {"size": a.size, "iters": a.iters, "images": a.images}
+        base = {"size": a.size, "iters": a.iters, "images": a.images, "literal_ratio": a.literal_ratio}
         base.update({k: getattr(a, k) for k in ("precision", "optimizer") if getattr(a, k)})
-        if paper_ratio is not None:
-            base["ratio"] = used_ratio(paper_ratio, a.ratio_factor, a.size)
         return Config(**{**base, **settings})
 
-    def ratio_label(self, paper_ratio: float) -> str:
-        used_ = used_ratio(paper_ratio, self.args.ratio_factor, self.args.size)
-        used = "" if used_ == paper_ratio else f" (used {ratio_str(used_)})"
-        return f"α/β = {ratio_str(paper_ratio)}{used}"
+    def ratio_label(self, printed: float) -> str:
+        return f"α/β = {ratio_str(printed)}"
 
     def run(self, key: str, cfg: Config, title: str = "", published=()) -> Result:
         """Compute (or fetch) one panel and record it. Panels with a published counterpart are also written
@@ -251,7 +232,8 @@ class Session:
                   "cached": was_cached, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
                   "finite": result.finite, "wall_time_s": round(result.wall_time, 2),
                   "losses": {"total": best.get("total"), "content": best.get("content"), "style": best.get("style"),
-                             "alpha_content": None if best.get("content") is None else cfg.ratio * best["content"]},
+                             "alpha_content": None if best.get("content") is None else
+                             cfg.equation_ratio() * best["content"]},
                   "published": list(published), "image": None}
         if published:
             rel = Path("panels") / self.name / f"{key}.png"
@@ -266,10 +248,12 @@ class Session:
         cfg = computed[0]["config"] if computed else {}
         evals = sorted(r["evaluations"] for r in computed)
         used = f"{evals[0]}–{evals[-1]}" if evals and evals[0] != evals[-1] else (str(evals[0]) if evals else "0")
-        factor = self.args.ratio_factor * (REFERENCE_SIZE / self.args.size) ** 2
-        ratio = ratio_note or ("α/β as published" if factor == 1 else
-                               f"α/β used = published × {self.args.ratio_factor:.3g} × ({REFERENCE_SIZE}/"
-                               f"{self.args.size})² = × {factor:.3g}")
+        normalised = cfg.get("normalised", True)
+        factor = paper.ratio_factor(self.args.size, normalised)
+        ratio = ratio_note or ("α/β as printed, used as they are" if self.args.literal_ratio or factor == 1 else
+                               f"α/β as printed; Eq. 7 uses printed × "
+                               f"{paper.NETWORK_FACTOR['normalised' if normalised else 'plain']:.3g} × "
+                               f"({paper.REFERENCE_SIZE}/{self.args.size})² = × {factor:.3g}")
         tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
         return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")
                 + f"{self.args.size} px long edge · {cfg.get('optimizer', '')}, budget {self.args.iters} evaluations"
@@ -278,28 +262,22 @@ class Session:
     def save(self, fig, caption: str, extra: dict | None = None) -> Path:
         """Write the figure PNG (atomically) with the caption under it, and its JSON sidecar."""
         out = self.args.out_dir / f"{self.name}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
         fig.supxlabel(caption, fontsize=8)
-        tmp = out.with_name(out.name + ".tmp")
-        fig.savefig(tmp, format="png", dpi=100)
+        write_atomic(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
         plt.close(fig)
-        tmp.replace(out)
         wall = time.perf_counter() - self.start
         meta = {"figure": self.name, "png": out.name, "caption": caption,
                 "command": shlex.join(["python", f"reproduce/{self.args.script}.py", *self.args.argv]),
                 "invoked_as": shlex.join(sys.argv),
                 "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()
-                             if k not in ("argv", "given", "default_iters")},
+                             if k not in ("argv", "given", "default_iters", "default_size")},
                 **(extra or {}),
                 "panels": self.records,
                 "wall_time_s": {"this_run": round(wall, 1),
                                 "panels_computed_from_scratch": round(sum(r.get("wall_time_s") or 0
                                                                           for r in self.records), 1)},
-                "machine": machine(), "git": git_state()}
-        side = out.with_suffix(".json")
-        tmp = side.with_name(side.name + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
-        tmp.replace(side)
+                "machine": machine.describe(machine.resolve_device("auto")), "git": git_state()}
+        side = write_text_atomic(out.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
         fresh = sum(not r.get("cached", True) for r in self.records)
         print(f"wrote {out} and {side.name}: {len(self.records)} panels ({fresh} computed), {wall:.1f} s",
               file=sys.stderr)
@@ -352,6 +330,8 @@ def show(ax, rgb: torch.Tensor, title: str = "", inset: torch.Tensor | None = No
 def compute(session: Session, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
     """Every panel of ``grid`` as RGB [1, 3, H, W]: computed or cached, or the image it shows."""
     check_inputs(p for row in grid for p in row)
+    if session.args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
+        torch.set_num_threads(1)
     pictures = {}
     for p in (p for row in grid for p in row if p is not None):
         if p.config is not None:

@@ -28,7 +28,7 @@ Table mode (default): every published result panel in MANIFEST.tsv that one of o
 counterpart (the ``published`` field of a panel in <figures>/<figure>.json, whose pixels are in
 <figures>/panels/<figure>/<panel>.png); prints the table and writes <figures>/compare.md.
 
-    python reproduce/compare.py --published ../shared/published-cvpr2016 [--figures figures/]
+    python reproduce/compare.py --published DIR [--figures figures/]
     python reproduce/compare.py --published DIR --panel fig3_C_starry_night_8e-4.jpg --ours a.png b.png
 """
 from __future__ import annotations
@@ -45,27 +45,24 @@ import torch
 from PIL import Image, JpegImagePlugin
 from scipy.ndimage import gaussian_filter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
-from reproduce.common import published_dir, ratio_str  # noqa: E402
-from train import ImageError, load_rgb, resolve_image  # noqa: E402
+import paper  # noqa: E402
+from common import published_dir, ratio_str  # noqa: E402
+from images import ImageError, load_rgb, resolve_image, write_text_atomic  # noqa: E402
 
 SIZE = 256
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-CONTENT_LAYER = "conv4_2"
-CONTENT_PHOTO = "neckarfront_tuebingen.jpg"
+STYLE_LAYERS, CONTENT_LAYER, CONTENT_PHOTO = paper.STYLE_LAYERS, paper.CONTENT_LAYER, paper.PHOTO
 # The paper's own spread: its other runs of CVPR Fig 3C (four noise seeds, content and style init; Fig 6).
 SPREAD_REFERENCE = "fig3_C_starry_night_8e-4.jpg"
 SPREAD = ("fig6_C_noise_seed1.jpg", "fig6_C_noise_seed2.jpg", "fig6_C_noise_seed3.jpg", "fig6_C_noise_seed4.jpg",
           "fig6_A_init_content.jpg", "fig6_B_init_style.jpg")
 # The paintings as printed in the insets of CVPR Fig 3, against the files this repo uses: a distance here is
 # a different reproduction of the painting (colours, contrast), which no optimisation can remove.
-INSETS = {"fig3_B_inset_style_turner_shipwreck.jpg": "turner_shipwreck_of_the_minotaur.jpg",
-          "fig3_C_inset_style_starry_night.jpg": "van_gogh_starry_night.jpg",
-          "fig3_D_inset_style_scream.jpg": "munch_the_scream.jpg",
-          "fig3_E_inset_style_picasso_femme_nue_assise.jpg": "picasso_femme_nue_assise.jpg",
-          "fig3_F_inset_style_kandinsky_composition_vii.jpg": "kandinsky_composition_vii.jpg"}
+INSETS = dict(zip(("fig3_B_inset_style_turner_shipwreck.jpg", "fig3_C_inset_style_starry_night.jpg",
+                   "fig3_D_inset_style_scream.jpg", "fig3_E_inset_style_picasso_femme_nue_assise.jpg",
+                   "fig3_F_inset_style_kandinsky_composition_vii.jpg"), (p.file for p in paper.PAINTINGS)))
 # The panels the paper itself calls almost perfect reconstructions of the photo: their only systematic
 # difference from it is the colour of the authors' pipeline.
 COLOUR_PANELS = tuple(f"fig1_content_conv{k}_2_512x384_zoomsource.jpg" for k in (1, 2, 3))
@@ -315,8 +312,7 @@ def references(net, published: Path, images: str | None) -> dict[str, list[tuple
 
 def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | None = None, cmap=None) -> str:
     num = lambda v: "–" if v is None else f"{v:.3f}"
-    repo = Path(__file__).resolve().parent.parent
-    shown = figures.resolve().relative_to(repo) if figures.resolve().is_relative_to(repo) else figures
+    shown = figures.resolve().relative_to(repo.ROOT) if figures.resolve().is_relative_to(repo.ROOT) else figures
     lines = ["# Our panels against the published CVPR 2016 panels", "",
              f"Written by `python reproduce/compare.py --figures {shown}`. Style distance: mean over "
              "conv1_1 … conv5_1 of ‖G(x) − G(published)‖_F / ‖G(published)‖_F, G = FFᵀ/M of the plain Caffe "
@@ -413,8 +409,8 @@ def grain_section(rows: list[dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python reproduce/compare.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--published", type=Path, help="directory of published panels with MANIFEST.tsv (default "
-                   "$GATYS_PUBLISHED, else ../shared/published-cvpr2016)")
+    p.add_argument("--published", type=Path, help="directory of the published panels with MANIFEST.tsv, from your "
+                   "own copy of the paper (default $GATYS_PUBLISHED)")
     p.add_argument("--figures", type=Path, default=Path(__file__).resolve().parent.parent / "figures",
                    help="directory of our figure JSONs and panels/ (default figures/); compare.md is written here")
     p.add_argument("--ours", type=Path, nargs="+", help="single-panel mode: our image(s), compared with --panel")
@@ -423,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke test: only the first counterpart of each figure")
     args = p.parse_args(argv)
     published = published_dir(args)
-    if not (published / "MANIFEST.tsv").is_file():
+    if published is None or not (published / "MANIFEST.tsv").is_file():
         print(f"error: {published}/MANIFEST.tsv not found (give --published DIR)", file=sys.stderr)
         return 2
     if bool(args.ours) != bool(args.panel):
@@ -450,9 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(rows, missing, args.figures, refs, cmap)
     print(text, end="")
     out = args.figures / "compare.md"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_text_atomic(out, text)
     print(f"wrote {out}: {len(rows)} rows", file=sys.stderr)
     return 0
 

@@ -1,4 +1,4 @@
-"""How many evaluations does a panel need? The papers never say ([A], [C]; PAPER.md §4 item 1).
+"""How many evaluations does a panel need? Neither paper says ([A], [C]).
 
 One panel with the paper's settings (Neckarfront x The Starry Night, alpha/beta = 1e-3, content conv4_2,
 style conv1_1 ... conv5_1, white noise) runs the whole budget (tol = 0) with each optimiser: scipy L-BFGS-B,
@@ -9,16 +9,16 @@ run with Config.tol = 1e-3 or 1e-4 would stop. That measurement sets common.BUDG
     python reproduce/convergence.py          # 3 x 2000 evaluations -> figures/convergence.png + .json
 """
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reproduce import common  # noqa: E402
-from reproduce.common import plt  # noqa: E402
+import repo  # noqa: F401  (the repository root on sys.path)
+import common  # noqa: E402
+import paper  # noqa: E402
+from common import plt  # noqa: E402
 from train import WINDOW  # noqa: E402  the 50 evaluations over which Config.tol measures improvement
 
-PHOTO, STYLE, RATIO = "neckarfront_tuebingen.jpg", "van_gogh_starry_night.jpg", 1e-3  # [A] Fig 2 C, [C] Fig 6
+(PHOTO, STYLE), RATIO = paper.HEADLINE_PAIR, paper.FIG6_RATIO  # [A] Fig 2 C, [C] Fig 6
 OPTIMIZERS = ("lbfgsb", "lbfgs", "adam")
 THRESHOLDS = (1e-3, 1e-4)
 DEFAULT_ITERS = 2000
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, iters=DEFAULT_ITERS)
     s = common.Session(args, "convergence")
     optimizers = (args.optimizer,) if args.optimizer else OPTIMIZERS
-    panels = [common.Panel(opt, s.config(paper_ratio=RATIO, content=PHOTO, style=STYLE, init="noise", tol=0.0,
+    panels = [common.Panel(opt, s.config(ratio=RATIO, content=PHOTO, style=STYLE, init="noise", tol=0.0,
                                          optimizer=opt)) for opt in optimizers]
     common.check_inputs(panels)
     fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")

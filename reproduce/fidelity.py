@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import math
+import os
 import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import repo  # noqa: F401  (the repository root on sys.path)
 
+import common  # noqa: E402
+import paper  # noqa: E402
 import train  # noqa: E402
-from reproduce import common  # noqa: E402
+from images import load_rgb, write_text_atomic  # noqa: E402
 
-PAINTING = {"turner": "turner_shipwreck_of_the_minotaur.jpg", "starry": "van_gogh_starry_night.jpg",
-            "scream": "munch_the_scream.jpg", "picasso": "picasso_femme_nue_assise.jpg",
-            "kandinsky": "kandinsky_composition_vii.jpg"}
+# a word in the published panel's file name -> the painting it shows
+PAINTING = {"turner": paper.PAINTINGS[0].file, "starry": paper.STARRY_NIGHT, "scream": paper.PAINTINGS[2].file,
+            "picasso": paper.PAINTINGS[3].file, "kandinsky": paper.KANDINSKY}
 VARIANTS = {"plain Caffe, avg pool": dict(normalised=False),
             "normalised (this repo), avg pool": dict(normalised=True)}
 
@@ -46,14 +47,13 @@ def panels(published: Path) -> list[tuple[str, str, float]]:
 def terms_of(net, cfg: train.Config, images: list[Path]) -> list[dict[str, float]]:
     """Every term of Eq. 7 (L_content, L_style, each w_l E_l) for images resized to the content's size, with
     the targets built exactly as a run would."""
-    layers = [cfg.content_layer, *cfg.style_layers]
-    content_rgb, style_rgb = train.prepare_images(cfg, layers, torch.device("cpu"))
+    content_rgb, style_rgb = train.prepare_images(cfg, torch.device("cpu"))
     prep = net.preprocessing
     cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
     loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
     out = []
     for path in images:
-        x = prep.to_net(train.load_rgb(path, tuple(cx.shape[-2:])))
+        x = prep.to_net(load_rgb(path, tuple(cx.shape[-2:])))
         _, terms = loss(net(x, loss.layers), x)
         out.append({k: v.item() for k, v in terms.items()})
     return out
@@ -61,13 +61,15 @@ def terms_of(net, cfg: train.Config, images: list[Path]) -> list[dict[str, float
 
 def our_panels(figures: Path) -> dict[str, tuple[Path, int]]:
     """published file -> (our counterpart panel, its size in px), from the figure JSONs."""
-    from reproduce.compare import counterparts
+    from compare import counterparts
     return {p["published"]: (p["ours"], p["config"]["size"]) for p in counterparts(figures) if p["ours"].is_file()}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--published", type=Path, default=common.DEFAULT_PUBLISHED)
+    p.add_argument("--published", type=Path, default=os.environ.get(common.PUBLISHED_ENV),
+                   required=not os.environ.get(common.PUBLISHED_ENV),
+                   help="the published CVPR panels, from your own copy of the paper (default $GATYS_PUBLISHED)")
     p.add_argument("--images")
     p.add_argument("--out", type=Path, help="also write the table here (markdown)")
     p.add_argument("--figures", type=Path, default=common.DEFAULT_OUT,
@@ -77,15 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, kw in VARIANTS.items():
         header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1"]
     ours = our_panels(args.figures)
-    layers = train.PAPER_STYLE_LAYERS
+    layers = paper.STYLE_LAYERS
     rows2 = []
     for file, painting, ratio in panels(args.published):
         row = [file, f"{ratio:g}"]
         for kw in VARIANTS.values():
-            cfg = train.Config(content="neckarfront_tuebingen.jpg", style=painting, size=512, precision="fp32",
+            cfg = train.Config(content=paper.PHOTO, style=painting, size=512, precision="fp32",
                                images=args.images, **kw)
             paths = [args.published / file] + ([ours[file][0]] if file in ours and kw["normalised"] else [])
-            t = terms_of(common.shared_network(train.network_key(cfg)), cfg, paths)
+            t = terms_of(common.shared_network(cfg.network()), cfg, paths)
             lc, ls = t[0]["content"], t[0]["style"]
             row += [f"{lc:.3g}", f"{ls:.3g}", f"{ratio * lc / ls:.3g}", f"{ls / lc:.2g}"]
             if kw["normalised"]:
@@ -112,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "(network, normalisation, layer weights) or the inputs, not in the optimiser.\n\n" + table2 + "\n")
     print(text)
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        write_text_atomic(args.out, text)
     return 0
 
 

@@ -9,21 +9,14 @@ content row, the CVPR version [C] conv1_2 ... conv5_2; the style row is the same
     python reproduce/fig1.py --paper cvpr    # CVPR Fig 1  -> figures/cvpr_fig1.png
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reproduce import common  # noqa: E402
-from reproduce.common import Panel  # noqa: E402
+import repo  # noqa: F401  (the repository root on sys.path)
+import common  # noqa: E402
+import paper  # noqa: E402
+from common import Panel  # noqa: E402
 
-# [C] Fig 1 bitmaps show the Neckarfront photo and The Starry Night; [A]'s text names no inputs (PAPER.md §1a).
-CONTENT_IMAGE = "neckarfront_tuebingen.jpg"
-STYLE_IMAGE = "van_gogh_starry_night.jpg"
-CONTENT_LAYERS = {"arxiv": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),  # [A] Fig 1 caption, Methods
-                  "cvpr": ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")}   # [C] Fig 1 caption
-# Both: style reconstructions on {conv1_1}, {conv1_1, conv2_1}, ..., {conv1_1 ... conv5_1}; w_l = 1/count.
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-STYLE_SUBSETS = tuple(STYLE_LAYERS[:n] for n in range(1, 6))
-INIT = "noise"  # both: "starting from white noise"
+# [C] Fig 1 bitmaps show the Neckarfront photo and The Starry Night; [A]'s text names no inputs.
+CONTENT_IMAGE, STYLE_IMAGE = paper.HEADLINE_PAIR
 
 
 def published_content(layer: str) -> tuple[str, ...]:
@@ -37,19 +30,20 @@ def published_style(layers: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def main(argv=None) -> int:
-    args = common.parse(__doc__, argv, __file__, paper=True)
+    args = common.parse(__doc__, argv, __file__, versions=True)
     cvpr = args.paper == "cvpr"
     s = common.Session(args, "cvpr_fig1" if cvpr else "fig1")
     content_row = [Panel(f"content_{layer}",  # alpha = 1: a single loss, the ratio plays no part
-                         s.config(content=CONTENT_IMAGE, content_layer=layer, init=INIT, ratio=1.0),
+                         s.config(content=CONTENT_IMAGE, content_layer=layer, init=paper.INIT, ratio=1.0,
+                                  literal_ratio=True),
                          title=f"{'abcde'[i]}  {layer}", published=published_content(layer) if cvpr else ())
-                   for i, layer in enumerate(CONTENT_LAYERS[args.paper])]
+                   for i, layer in enumerate(paper.FIG1_CONTENT_LAYERS[args.paper])]
     # height: the 4:3 of the content row, as in the paper (Starry Night itself is 1.26:1)
-    style_row = [Panel(f"style_upto_{layers[-1]}", s.config(style=STYLE_IMAGE, style_layers=layers, init=INIT,
+    style_row = [Panel(f"style_upto_{layers[-1]}", s.config(style=STYLE_IMAGE, style_layers=layers, init=paper.INIT,
                                                             height=args.size * 3 // 4),
                        title=f"{'abcde'[i]}  " + (layers[0] if len(layers) == 1 else f"conv1_1 … {layers[-1]}"),
                        published=published_style(layers) if cvpr else ())
-                 for i, layers in enumerate(STYLE_SUBSETS)]
+                 for i, layers in enumerate(paper.STYLE_SUBSETS)]
     common.figure(s, [content_row, style_row],
                   title=f"{'CVPR' if cvpr else 'arXiv'} Fig 1: reconstructions from white noise",
                   row_labels=["content: Neckarfront\nfrom one layer", "style: The Starry Night\nfrom layers up to"],

@@ -9,33 +9,28 @@ Content on conv4_2, white-noise start.
     python reproduce/fig3.py --paper cvpr    # CVPR Fig 4  -> figures/cvpr_fig4.png
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reproduce import common  # noqa: E402
-from reproduce.common import Panel  # noqa: E402
+import repo  # noqa: F401  (the repository root on sys.path)
+import common  # noqa: E402
+import paper  # noqa: E402
+from common import Panel  # noqa: E402
 
-PHOTO = "neckarfront_tuebingen.jpg"       # [C] Fig 4 bitmaps; [A] Fig 3 caption
-STYLE = "kandinsky_composition_vii.jpg"   # [A] Fig 3 caption; [C] Fig 4 identified from the bitmaps
-CONTENT_LAYER = "conv4_2"                 # [A] Methods ("always conv4_2")
-INIT = "noise"                            # implied by [A] Methods; [C] §3.3
-ALL_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-ROWS = {"arxiv": tuple(ALL_LAYERS[:n] for n in range(1, 6)),  # [A] Fig 3 rows A-E
-        "cvpr": (ALL_LAYERS,)}                                 # [C] Fig 4: all five layers
-RATIOS = {"arxiv": (1e-5, 1e-4, 1e-3, 1e-2),  # printed above the columns of [A] Fig 3 (PAPER.md §1a)
-          "cvpr": (1e-4, 1e-3, 1e-2, 1e-1)}   # printed on [C] Fig 4, top left to bottom right
+# Neckarfront x Composition VII ([A] Fig 3 caption; [C] Fig 4 identified from the bitmaps)
+ROWS = {"arxiv": paper.STYLE_SUBSETS,        # [A] Fig 3 rows A-E
+        "cvpr": (paper.STYLE_LAYERS,)}      # [C] Fig 4: all five layers
+RATIOS = paper.TRADE_OFF_RATIOS
 
 
 def main(argv=None) -> int:
-    args = common.parse(__doc__, argv, __file__, paper=True)
+    args = common.parse(__doc__, argv, __file__, versions=True)
     cvpr = args.paper == "cvpr"
     s = common.Session(args, "cvpr_fig4" if cvpr else "fig3")
     grid = []
     for i, layers in enumerate(ROWS[args.paper]):
         row = []
         for ratio in RATIOS[args.paper]:
-            cfg = s.config(paper_ratio=ratio, content=PHOTO, style=STYLE, content_layer=CONTENT_LAYER,
-                           style_layers=layers, init=INIT)
+            cfg = s.config(ratio=ratio, content=paper.PHOTO, style=paper.KANDINSKY,
+                           content_layer=paper.CONTENT_LAYER, style_layers=layers, init=paper.INIT)
             key = f"{'ABCDE'[i]}_{common.ratio_str(ratio)}" if not cvpr else common.ratio_str(ratio)
             row.append(Panel(key, cfg, title=s.ratio_label(ratio) if cvpr else "",
                              published=(f"fig4_kandinsky_{common.ratio_str(ratio)}.jpg",) if cvpr else ()))

@@ -25,10 +25,12 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
+import paper  # noqa: E402
 import train  # noqa: E402
+from images import write_atomic, write_text_atomic  # noqa: E402
 
 CPU = torch.device("cpu")
 RUNS = (("fp32", "fp32 network"), ("bf16", "bf16 network + channels_last"))
@@ -41,10 +43,10 @@ def run(precision: str, args) -> dict:
     def keep(p: train.Progress) -> None:
         best["x"] = p.best_x
 
-    cfg = train.Config(content=train.HEADLINE_PAIR[0], style=train.HEADLINE_PAIR[1], size=args.size,
-                       ratio=figure_ratio(args.size), optimizer="lbfgs", iters=args.iters, tol=0.0,
+    cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=args.size,
+                       ratio=paper.FIG6_RATIO, optimizer="lbfgs", iters=args.iters, tol=0.0,
                        seed=args.seed, precision=precision, images=args.images)
-    print(f"[precision] {precision}: {args.iters} evaluations at {args.size} px (load {load()})",
+    print(f"[precision] {precision}: {args.iters} evaluations at {args.size} px (load {load_average()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
     totals = [h["total"] for h in result.history]
@@ -56,9 +58,9 @@ def run(precision: str, args) -> dict:
 def fp32_judge(images: str | None, size: int):
     """f(x) -> L_total with the float32 network and float32 targets (the cached targets of train.build_loss)."""
     net = models.build_vgg19(None, True, "avg", CPU, torch.float32, False)
-    cfg = train.Config(content=train.HEADLINE_PAIR[0], style=train.HEADLINE_PAIR[1], size=size,
-                       ratio=figure_ratio(size), images=images)
-    content_rgb, style_rgb = train.prepare_images(cfg, ["conv4_2", *cfg.style_layers], CPU)
+    cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=size, ratio=paper.FIG6_RATIO,
+                       images=images)
+    content_rgb, style_rgb = train.prepare_images(cfg, CPU)
     prep = net.preprocessing
     content_x, style_x = prep.to_net(content_rgb), prep.to_net(style_rgb)
     loss = train.build_loss(net, cfg, content_x, style_x, tuple(content_x.shape[-2:]))
@@ -69,14 +71,7 @@ def fp32_judge(images: str | None, size: int):
     return judge, prep
 
 
-def figure_ratio(size: int) -> float:
-    """alpha/beta of the Starry Night panels of the figures: a style-heavy objective, where precision matters most
-    (at the printed 1e-3 the normalised network's content term dominates and the result is nearly the photo)."""
-    from reproduce.common import RATIO_FACTOR, used_ratio
-    return used_ratio(1e-3, RATIO_FACTOR, size)
-
-
-def load() -> str:
+def load_average() -> str:
     try:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
@@ -93,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
-    load_start = load()
+    load_start = load_average()
     runs = {prec: run(prec, args) for prec, _ in RUNS}
     judge, prep = fp32_judge(args.images, args.size)
     for r in runs.values():
@@ -109,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "command": " ".join(["python reproduce/precision.py", *(sys.argv[1:] if argv is None else argv)]),
-        "settings": {"size": args.size, "ratio": figure_ratio(args.size), "iters": args.iters, "seed": args.seed,
+        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO, "equation_ratio": paper.equation_ratio(paper.FIG6_RATIO, args.size), "iters": args.iters, "seed": args.seed,
                      "optimizer": "lbfgs", "tol": 0,
-                     "content": train.HEADLINE_PAIR[0], "style": train.HEADLINE_PAIR[1],
+                     "content": paper.PHOTO, "style": paper.STARRY_NIGHT,
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
         "relative_difference": rel, "relative_difference_clamped": rel_clamped,
         "bf16_own_loss_vs_fp32_judgement": bf16_self,
-        "load_start": load_start, "load_end": load(), "wall_seconds": time.perf_counter() - t0,
+        "load_start": load_start, "load_end": load_average(), "wall_seconds": time.perf_counter() - t0,
         "runs": {prec: {"label": label, "fp32_loss": runs[prec]["fp32_loss"],
                         "fp32_loss_clamped": runs[prec]["fp32_loss_clamped"],
                         "own_best_loss": runs[prec]["own_best"], "evaluations": runs[prec]["result"].evaluations,
@@ -124,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                         "environment": runs[prec]["result"].environment,
                         "history_total": runs[prec]["history"]} for prec, label in RUNS},
     }
-    (out / "precision.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text_atomic(out / "precision.json", json.dumps(summary, indent=1) + "\n")
     figure(runs, rel, args, out / "precision.png")
     print(f"fp32 network:      L = {ref['fp32_loss']:.6g} (fp32), {ref['result'].evaluations} evaluations, "
           f"{ref['seconds_per_eval']:.3f} s/eval, {ref['result'].stop_reason}")
@@ -132,13 +127,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{fast['seconds_per_eval']:.3f} s/eval, {fast['result'].stop_reason}")
     print(f"relative difference (bf16 - fp32) / fp32: {100 * rel:+.3f} %  (clipped images: {100 * rel_clamped:+.3f} %)")
     print(f"bf16 run's own loss vs its fp32 re-evaluation: {100 * bf16_self:+.3f} %")
-    print(f"wrote {out / 'precision.png'} and {out / 'precision.json'} (load {load_start} -> {load()})")
+    print(f"wrote {out / 'precision.png'} and {out / 'precision.json'} (load {load_start} -> {load_average()})")
     return 0
 
 
 def figure(runs: dict, rel: float, args, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [1, 1, 0.9]})
@@ -157,10 +150,8 @@ def figure(runs: dict, rel: float, args, path: Path) -> None:
     fig.suptitle(f"Same noise seed, torch L-BFGS, {args.iters} evaluations at {args.size} px: "
                  f"(bf16 - fp32) / fp32 = {100 * rel:+.2f} % (both losses evaluated in fp32)", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=110, format="png")
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

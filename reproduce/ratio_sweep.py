@@ -8,16 +8,14 @@ fall and the style loss rise; the script checks both and exits 1 if either is vi
     python reproduce/ratio_sweep.py          # -> figures/ratio_sweep.png + .json
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reproduce import common  # noqa: E402
-from reproduce.common import plt, ratio_str  # noqa: E402
+import repo  # noqa: F401  (the repository root on sys.path)
+import common  # noqa: E402
+import paper  # noqa: E402
+from common import plt, ratio_str  # noqa: E402
 
-PHOTO = "neckarfront_tuebingen.jpg"      # as [A] Fig 3 / [C] Fig 4
-STYLE = "kandinsky_composition_vii.jpg"
+PHOTO, STYLE = paper.PHOTO, paper.KANDINSKY  # as [A] Fig 3 / [C] Fig 4
 RATIOS = tuple(float(f"{10 ** (k / 2):.3g}") for k in range(-10, -1))  # 1e-5, 3.16e-5, ..., 1e-1: half decades
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
 def monotonic(values, rising: bool) -> list[int]:
@@ -28,7 +26,7 @@ def monotonic(values, rising: bool) -> list[int]:
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__)
     s = common.Session(args, "ratio_sweep")
-    panels = [common.Panel(ratio_str(r), s.config(paper_ratio=r, content=PHOTO, style=STYLE, style_layers=STYLE_LAYERS,
+    panels = [common.Panel(ratio_str(r), s.config(ratio=r, content=PHOTO, style=STYLE, style_layers=paper.STYLE_LAYERS,
                                                   init="noise"), f"α/β = {ratio_str(r)}")
               for r in RATIOS]
     common.check_inputs(panels)

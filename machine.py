@@ -1,0 +1,92 @@
+"""The machine a run happens on: which device, which precision the network runs in there, and a description of
+both for the JSON written beside every image, figure and benchmark."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeviceError(ValueError):
+    """A device that is not there; the message names what is."""
+
+
+def available_devices() -> list[str]:
+    return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+def resolve_device(device: str) -> torch.device:
+    """auto (CUDA when available) | cpu | cuda | cuda:N, checked to exist."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"unknown device {device!r}; available: auto, {', '.join(available_devices())}") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda" and torch.cuda.is_available() and (resolved.index or 0) < torch.cuda.device_count():
+        return resolved
+    raise DeviceError(f"device {device!r} is not available here; available: {', '.join(available_devices())}")
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a run on ``device``; None where it cannot be told."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_bf16_kind() -> str | None:
+    """'amx' or 'avx512' where the CPU runs bfloat16 matmuls natively, else None."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return "amx" if "amx_bf16" in flags else ("avx512" if "avx512_bf16" in flags else None)
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype, bool]:
+    """(network dtype, channels_last). auto: bf16 + channels_last where the hardware runs bf16 natively
+    (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it), else float32."""
+    if precision == "auto":
+        fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_bf16_kind() is not None
+        precision = "bf16" if fast else "fp32"
+    dtype = PRECISIONS[precision]
+    return dtype, dtype != torch.float32
+
+
+def describe(device: torch.device | None = None) -> dict:
+    """What a number was measured on: CPU, cores, threads, GPU, library versions."""
+    import numpy
+    import PIL
+    import scipy
+    info = {"cpu": cpu_name(), "cpu_bf16": cpu_bf16_kind() or "none", "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "pillow": PIL.__version__}
+    if device is not None:
+        info["device"] = str(device)
+        if device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(device)
+    return info
