@@ -49,7 +49,7 @@ def contrast(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def style_representation(args) -> None:
-    s = common.Session(args, "ablation_style_representation")
+    s = common.FigureRun(args, "ablation_style_representation")
     grid = [[Panel(f"{rep}_style_only", s.config(style=STYLE, style_representation=rep), f"{rep}: style only",
                    inset=STYLE),
              Panel(f"{rep}_transfer", s.config(ratio=RATIO, content=PHOTO, style=STYLE, style_representation=rep),
@@ -80,7 +80,7 @@ def style_representation(args) -> None:
 
 
 def content_loss(args) -> None:
-    s = common.Session(args, "ablation_content_loss")
+    s = common.FigureRun(args, "ablation_content_loss")
     recon = [Panel(f"{loss}_content_only", s.config(content=PHOTO, content_layer=CONTENT_LAYER, content_loss=loss,
                                                    ratio=1.0, literal_ratio=True), f"{loss}: content only, {CONTENT_LAYER}")
              for loss in CONTENT_LOSSES]

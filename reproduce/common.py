@@ -1,6 +1,6 @@
 """Shared machinery of the figure scripts: the common flags, a cache of computed panels, and one grid layout.
 
-A figure script states its settings as data, builds one ``Config`` per panel through ``Session.config`` and
+A figure script states its settings as data, builds one ``Config`` per panel through ``FigureRun.config`` and
 hands a grid of ``Panel``s to ``figure``. Each panel is computed once and cached as
 ``.cache/panels/<key>.png`` + ``.json``, where ``key`` is the sha256 of the panel's Config as canonical JSON
 (without ``out`` and ``save_every``, which do not change the pixels). Re-running a figure after a layout change
@@ -202,7 +202,7 @@ def git_state() -> dict:
         return {}
 
 
-class Session:
+class FigureRun:
     """One figure: computes and records its panels, then writes <out-dir>/<name>.png and <name>.json."""
 
     def __init__(self, args: argparse.Namespace, name: str):
@@ -327,22 +327,22 @@ def show(ax, rgb: torch.Tensor, title: str = "", inset: torch.Tensor | None = No
             spine.set_edgecolor("white"), spine.set_linewidth(2)
 
 
-def compute(session: Session, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
+def compute(figure_run: FigureRun, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
     """Every panel of ``grid`` as RGB [1, 3, H, W]: computed or cached, or the image it shows."""
     check_inputs(p for row in grid for p in row)
-    if session.args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
+    if figure_run.args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
         torch.set_num_threads(1)
     pictures = {}
     for p in (p for row in grid for p in row if p is not None):
         if p.config is not None:
-            pictures[p.key] = session.run(p.key, p.config, p.title, p.published).image
+            pictures[p.key] = figure_run.run(p.key, p.config, p.title, p.published).image
         else:
-            pictures[p.key] = load_rgb(resolve_image(p.image, session.args.images), session.args.size)
-            session.records.append({"key": p.key, "title": p.title, "config": None, "shows": p.image})
+            pictures[p.key] = load_rgb(resolve_image(p.image, figure_run.args.images), figure_run.args.size)
+            figure_run.records.append({"key": p.key, "title": p.title, "config": None, "shows": p.image})
     return pictures
 
 
-def layout(session: Session, grid: list[list[Panel | None]], pictures: dict[str, torch.Tensor], title: str,
+def layout(figure_run: FigureRun, grid: list[list[Panel | None]], pictures: dict[str, torch.Tensor], title: str,
            row_labels=None, col_titles=None, ratio_note: str | None = None, extra: dict | None = None) -> Path:
     """Lay out the panels (rows of Panels; None leaves a cell empty) with titles, labels and insets; save."""
     height, width = next(iter(pictures.values())).shape[-2:]
@@ -358,13 +358,13 @@ def layout(session: Session, grid: list[list[Panel | None]], pictures: dict[str,
                 ax.axis("off")
                 continue
             heading = " · ".join(filter(None, [col_titles[j] if col_titles and i == 0 else "", panel.title]))
-            inset = load_rgb(resolve_image(panel.inset, session.args.images), 160) if panel.inset else None
+            inset = load_rgb(resolve_image(panel.inset, figure_run.args.images), 160) if panel.inset else None
             show(ax, pictures[panel.key], heading, inset)
             if row_labels and j == 0:
                 ax.set_ylabel(row_labels[i], fontsize=9)
-    return session.save(fig, session.caption(ratio_note), extra)
+    return figure_run.save(fig, figure_run.caption(ratio_note), extra)
 
 
-def figure(session: Session, grid: list[list[Panel | None]], title: str, **layout_options) -> Path:
+def figure(figure_run: FigureRun, grid: list[list[Panel | None]], title: str, **layout_options) -> Path:
     """compute + layout: the whole of a grid figure."""
-    return layout(session, grid, compute(session, grid), title, **layout_options)
+    return layout(figure_run, grid, compute(figure_run, grid), title, **layout_options)

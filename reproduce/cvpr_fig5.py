@@ -21,7 +21,7 @@ STYLE = "fig5_style_feininger.jpg"    # [C] Fig 5 inset: Lyonel Feininger, Jesui
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, published=True, size=paper.FIG5_SIZE)
     content, style = common.published_image(args, CONTENT), common.published_image(args, STYLE)
-    s = common.Session(args, "cvpr_fig5")
+    s = common.FigureRun(args, "cvpr_fig5")
     panels = [Panel(layer, s.config(ratio=paper.FIG5_RATIO, content=content, style=style, content_layer=layer,
                                     style_layers=paper.STYLE_LAYERS, init=paper.INIT),
                     title=f"content on {layer} · {s.ratio_label(paper.FIG5_RATIO)}", published=(f"fig5_{layer}_1e-3.jpg",))

@@ -19,7 +19,7 @@ STARTS = (("A", "content", 0, "A  init: content photo", "fig6_A_init_content.jpg
 
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__)
-    s = common.Session(args, "cvpr_fig6")
+    s = common.FigureRun(args, "cvpr_fig6")
     panels = [Panel(key, s.config(ratio=paper.FIG6_RATIO, content=PHOTO, style=STYLE,
                                   content_layer=paper.CONTENT_LAYER, style_layers=paper.STYLE_LAYERS, init=init, seed=seed),
                     title=title, published=(published,))

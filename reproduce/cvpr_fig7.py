@@ -22,7 +22,7 @@ INIT = "content"                         # [C] Fig 7 caption: initialised from t
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, published=True, size=paper.FIG7_SIZE)
     content, style = common.published_image(args, CONTENT), common.published_image(args, STYLE)
-    s = common.Session(args, "cvpr_fig7")
+    s = common.FigureRun(args, "cvpr_fig7")
     cfg = s.config(ratio=paper.FIG7_RATIO, content=content, style=style, content_layer=paper.CONTENT_LAYER,
                    style_layers=paper.STYLE_LAYERS, init=INIT)
     panel = Panel("result", cfg, title=f"London by day in the style of New York by night · {s.ratio_label(paper.FIG7_RATIO)}",

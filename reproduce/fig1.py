@@ -32,7 +32,7 @@ def published_style(layers: tuple[str, ...]) -> tuple[str, ...]:
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, versions=True)
     cvpr = args.paper == "cvpr"
-    s = common.Session(args, "cvpr_fig1" if cvpr else "fig1")
+    s = common.FigureRun(args, "cvpr_fig1" if cvpr else "fig1")
     content_row = [Panel(f"content_{layer}",  # alpha = 1: a single loss, the ratio plays no part
                          s.config(content=CONTENT_IMAGE, content_layer=layer, init=paper.INIT, ratio=1.0,
                                   literal_ratio=True),

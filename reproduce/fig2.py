@@ -18,7 +18,7 @@ from common import Panel  # noqa: E402
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, versions=True)
     cvpr = args.paper == "cvpr"
-    s = common.Session(args, "cvpr_fig3" if cvpr else "fig2")
+    s = common.FigureRun(args, "cvpr_fig3" if cvpr else "fig2")
     panels = [Panel("A", image=paper.PHOTO, title="A  Neckarfront, Tübingen (photo)")]
     for p in paper.PAINTINGS:
         ratio = p.cvpr_ratio if cvpr else p.arxiv_ratio

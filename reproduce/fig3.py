@@ -24,7 +24,7 @@ RATIOS = paper.TRADE_OFF_RATIOS
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, versions=True)
     cvpr = args.paper == "cvpr"
-    s = common.Session(args, "cvpr_fig4" if cvpr else "fig3")
+    s = common.FigureRun(args, "cvpr_fig4" if cvpr else "fig3")
     grid = []
     for i, layers in enumerate(ROWS[args.paper]):
         row = []
