@@ -130,8 +130,8 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, lower: torch.Tensor, uppe
     authors' DeepTextures). The torch graph runs on the image's device; only the flat vector crosses.
 
     L-BFGS-B's first step has unit Euclidean length in the variables it sees. In raw network units that
-    moves each pixel by ~1/sqrt(n) of a grey level: invisible to a bfloat16 network, so the line search
-    would find no decrease. The variables are therefore x / sqrt(n): a unit step is then ~1 unit per pixel
+    moves each pixel by ~1/sqrt(n) of a grey level: at the figures' sizes too little for a bfloat16 network
+    to see, and the line search found no decrease. The variables are therefore x / sqrt(n): a unit step is then ~1 unit per pixel
     RMS. Only that first step changes; L-BFGS is invariant to this rescaling afterwards.
     """
     from scipy.optimize import minimize
@@ -259,7 +259,7 @@ def build_loss(net: models.VGG19, cfg: Config, content_x: torch.Tensor | None, s
 
 def initial_image(cfg: Config, net: models.VGG19, content_x, style_x, shape, device) -> torch.Tensor:
     """The start x0 in network space. Noise: N(mean pixel, noise_std grey levels), drawn on the CPU from
-    ``seed`` so it is bit-identical on every device."""
+    ``seed``, so a CUDA run starts from the CPU's noise (CPUs of other kinds may differ in the last bits)."""
     if cfg.init == "noise":
         g = torch.Generator().manual_seed(cfg.seed)
         noise = torch.randn(shape, generator=g) * cfg.noise_std
@@ -329,11 +329,15 @@ def save_result(result: Result, out: str | Path) -> Path:
 
 def progress_bar(total: int, description: str = "", save_every: int = 0,
                  save: Callable[[torch.Tensor], None] | None = None) -> Callable[[Progress], None]:
-    """A tqdm bar showing the loss terms; optionally hands the best image to ``save`` every N evaluations."""
+    """A tqdm bar showing the loss terms; optionally hands the best image to ``save`` every N evaluations.
+    The bar appears at the first evaluation, so an input refused while the images are read is one line."""
     from tqdm import tqdm
-    bar = tqdm(total=total, desc=description, unit="eval", dynamic_ncols=True, leave=True)
+    bars = []
 
     def update(p: Progress) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=description, unit="eval", dynamic_ncols=True, leave=True))
+        bar = bars[0]
         bar.update(1)
         shown = {k: f"{v:.3g}" for k, v in p.terms.items() if "/" not in k}
         bar.set_postfix(loss=f"{p.loss:.4g}", **shown, refresh=False)
@@ -342,7 +346,7 @@ def progress_bar(total: int, description: str = "", save_every: int = 0,
         if p.evaluation >= total:
             bar.close()
 
-    update.close = bar.close  # type: ignore[attr-defined]
+    update.close = lambda: [bar.close() for bar in bars]  # type: ignore[attr-defined]
     return update
 
 
@@ -388,7 +392,6 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(cfg.to_json()), file=sys.stderr)
     bar = progress_bar(cfg.iters, out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
     try:
         result = stylize(cfg, bar)

@@ -1,7 +1,10 @@
 """Shared fixtures: the paper image directory, one frozen network per configuration for the whole session.
 
-Image directory: $GATYS_IMAGES, else ../shared/paper-images, else data/paper-images. Tests that need an image
-skip (with the reason) when it is missing rather than downloading it.
+Image directory: $GATYS_IMAGES, else data/paper-images (``images.image_dir``). Tests that need an image skip
+(with the reason) when it is missing rather than downloading it.
+
+The repository root and reproduce/ are on sys.path through pytest.ini (``pythonpath``), as they are for
+``python train.py`` and ``python reproduce/<script>.py``.
 
 Torch runs on one thread here: on a shared 2-core machine two threads are several times slower than one, and
 no test checks speed.
@@ -17,22 +20,19 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import images
+import models
+import paper
+
+REPO = images.REPO
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(1)
 
-import models  # noqa: E402
-import train  # noqa: E402
-
-NECKARFRONT, STARRY_NIGHT = train.HEADLINE_PAIR
+NECKARFRONT, STARRY_NIGHT = paper.HEADLINE_PAIR
 
 
 def find_image_dir() -> Path:
-    if os.environ.get(train.IMAGES_ENV):
-        return Path(os.environ[train.IMAGES_ENV])
-    shared = REPO.parent / "shared" / "paper-images"
-    return shared if shared.is_dir() else REPO / "data" / "paper-images"
+    return images.image_dir(None)  # $GATYS_IMAGES, else data/paper-images
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +43,7 @@ def image_dir() -> Path:
 def _paper_image(image_dir: Path, name: str) -> Path:
     path = image_dir / name
     if not path.is_file():
-        pytest.skip(f"paper image {name} not in {image_dir} (set {train.IMAGES_ENV})")
+        pytest.skip(f"paper image {name} not in {image_dir} (set {images.IMAGES_ENV})")
     return path
 
 
@@ -80,9 +80,9 @@ def _cached_build(original, weights_path, normalised, pooling, device, dtype, ch
 
 @pytest.fixture
 def shared_network(monkeypatch):
-    """Make ``stylize`` reuse one network per (weights, normalised, pooling, dtype) for the whole session
-    instead of loading the weights on every call. Safe because the network is frozen and stateless, which
-    test_models checks."""
+    """Make ``stylize`` (through ``models.NetworkSpec.build``) reuse one network per (weights, normalised,
+    pooling, device, dtype, channels_last) for the whole session instead of loading the weights on every call.
+    Safe because the network is frozen and stateless, which test_models checks."""
     original = models.build_vgg19
 
     def build(weights_path=None, normalised=True, pooling="avg", device="cpu", dtype=torch.float32,
@@ -100,8 +100,8 @@ def shared_network(monkeypatch):
 # --------------------------------------------------------------------------- #
 def cli_env(image_dir: Path) -> dict[str, str]:
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env[train.IMAGES_ENV] = str(image_dir)
-    env.pop(train.MIRROR_ENV, None)
+    env[images.IMAGES_ENV] = str(image_dir)
+    env.pop(images.MIRROR_ENV, None)
     return env
 
 

@@ -22,6 +22,8 @@ def rows(markdown: str, section: str) -> list[list[str]]:
 
 
 def positive(cell: str) -> float:
+    # bench.fmt prints 3 significant digits (1e-05 style when small), so any positive time, ratio or rate
+    # prints as positive however fast or slow the CPU
     value = float(cell.replace(",", "").rstrip("%").strip())
     assert value > 0, cell
     return value

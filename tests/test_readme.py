@@ -4,6 +4,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+import config
 import train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,9 +46,9 @@ def test_every_cli_option_is_documented():
 
 
 def options_table() -> str:
-    """The README's option table, generated from train.Config (names, defaults and help in one place)."""
+    """The README's option table, generated from config.Config (names, defaults and help in one place)."""
     rows = ["| option | default | meaning |", "|---|---|---|"]
-    for f in dataclasses.fields(train.Config):
+    for f in dataclasses.fields(config.Config):
         flag = "--" + f.name.replace("_", "-")
         flag = f"{flag} / --no-{flag[2:]}" if isinstance(f.default, bool) else flag
         default = ",".join(f.default) if isinstance(f.default, tuple) else f.default

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 FIGURES = ("fig1", "cvpr_fig1", "fig2", "cvpr_fig3", "fig3", "cvpr_fig4", "cvpr_fig6", "ratio_sweep",
            "ablation_style_representation", "ablation_content_loss", "convergence")
@@ -27,8 +26,11 @@ def run(*args, env=None):
 
 
 def have_published() -> bool:
-    from reproduce.common import DEFAULT_PUBLISHED, PUBLISHED_ENV
-    return (Path(os.environ.get(PUBLISHED_ENV) or DEFAULT_PUBLISHED) / "MANIFEST.tsv").is_file()
+    import argparse
+
+    from common import published_dir
+    published = published_dir(argparse.Namespace())  # $GATYS_PUBLISHED
+    return published is not None and (published / "MANIFEST.tsv").is_file()
 
 
 def test_all_quick(tmp_path, neckarfront):
@@ -55,13 +57,13 @@ def test_missing_image_is_one_line_and_exit_2(tmp_path):
 
 
 def test_quick_never_writes_into_figures():
-    from reproduce import common
+    import common
     with pytest.raises(SystemExit):
         common.parse("", ["--quick", "--out-dir", str(REPO / "figures")], "fig1.py")
 
 
 def test_plateau_is_where_the_tol_rule_stops():
-    from reproduce.convergence import plateau
+    from convergence import plateau
     totals = [100.0 / n for n in range(1, 400)]  # after n evaluations the last 50 improved by 50 / (n - 50)
     assert plateau(totals, 0.2) == 301            # the first n with 50 / (n - 50) < 0.2
     assert plateau([1.0] * 40, 1e-4) is None  # shorter than the window
@@ -69,7 +71,7 @@ def test_plateau_is_where_the_tol_rule_stops():
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help(script, capsys):
-    module = importlib.import_module(f"reproduce.{script}")
+    module = importlib.import_module(script)  # reproduce/ is on sys.path (pytest.ini), as for the scripts
     with pytest.raises(SystemExit) as exit:
         module.main(["--help"])
     assert exit.value.code == 0 and capsys.readouterr().out.startswith(f"usage: python reproduce/{script}.py")

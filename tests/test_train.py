@@ -1,5 +1,13 @@
 """train.py: the scipy wrapper's gradient, the three optimisers, evaluation counting, stopping, noise init,
-the configuration and saving. Every run is on 32-64 px images in float32 (deterministic on CPU)."""
+the configuration, the machine (device and precision) and saving.
+
+Every run is on 32-64 px images on the CPU with the network precision forced (fp32, or bf16 where a test is
+about bf16), so no test depends on what ``--precision auto`` picks on the machine it runs on. Each numeric
+tolerance says why it holds on every CPU kind (AVX2 only, AVX512-BF16, AMX): either both sides of a comparison
+run the same operations on the same inputs in one process (CPU kernels are deterministic for a given input,
+shape and thread count), or the margin is orders of magnitude larger than the float32/bfloat16 rounding in
+which CPU kernels differ.
+"""
 from __future__ import annotations
 
 import json
@@ -10,19 +18,25 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
+import config
+import images
 import loss as L
+import machine
 import models
+import paper
 import train
 
 pytestmark = pytest.mark.usefixtures("shared_network")
 
 
 def pair_config(neckarfront, starry_night, **overrides) -> train.Config:
-    # ratio 1e-3: the paper's printed value, a content-heavy objective whose 10x fall the budgets were set for
+    # ratio 1e-3 taken literally as the alpha/beta of Eq. 7 (not translated from a printed ratio): the
+    # content-heavy objective whose 10x fall the optimiser budgets below were set for
     base = dict(content=str(neckarfront), style=str(starry_night), size=64, precision="fp32", device="cpu",
-                tol=0.0, iters=5, ratio=1e-3)
+                tol=0.0, iters=5, ratio=1e-3, literal_ratio=True)
     return train.Config(**{**base, **overrides})
 
 
@@ -42,33 +56,108 @@ def capture_lbfgsb(monkeypatch, cfg: train.Config) -> tuple[dict, train.Result]:
     return captured, train.stylize(cfg)
 
 
-def test_lbfgsb_wrapper_gradient_matches_finite_differences(monkeypatch, neckarfront, starry_night):
-    """The function scipy sees, f(y) = L_total(y * sqrt(n)) / L_total(x0), and the gradient it is handed agree
-    with central differences along the gradient direction and along random directions. The network and losses
-    run in float32, so the step is chosen for float32 (relative error ~1e-3 observed, tolerance 3e-2)."""
-    cfg = pair_config(neckarfront, starry_night, size=32, iters=1000)
-    cap, result = capture_lbfgsb(monkeypatch, cfg)
-    assert result.stop_reason == "scipy stopped: recorded"
-    f, y0 = cap["fun"], cap["x0"]
-    assert cap["method"] == "L-BFGS-B" and cap["jac"] is True
-    assert y0.dtype == np.float64 and y0.shape == (3 * 24 * 32,)
+class LinearNet:
+    """A float64 stand-in for the network: every layer is one fixed random 3x3 convolution of the image (no
+    ReLU), so L_total, built from the real ContentLoss and StyleLoss, is a polynomial of degree 4 in x, computed
+    in float64 on any CPU."""
+    preprocessing = models.CAFFE
+
+    def __init__(self, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.w = {"conv1_1": torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64) / 5,
+                  "conv4_2": torch.randn(5, 3, 3, 3, generator=g, dtype=torch.float64) / 5}
+
+    def __call__(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        return {name: F.conv2d(x.double(), self.w[name], padding=1) for name in layers}
+
+
+def test_lbfgsb_wrapper_gradient_matches_finite_differences(monkeypatch):
+    """What scipy sees from run_lbfgsb, f(y) = L_total(y * sqrt(n)) / L_total(x0) and its gradient, are
+    consistent: the gradient is the derivative of the value in scipy's own variables y = x / sqrt(n)
+    (a missing or inverted sqrt(n) = 48 factor, or a value scaled differently from its gradient, fails by
+    orders of magnitude).
+
+    CPU-independent by construction. The real Objective, run_lbfgsb and loss modules are used, but on a float64
+    polynomial objective (LinearNet) instead of the float32 VGG-19, whose central differences depend on how
+    the CPU's kernels round (7.75e-4 against an analytic 7.09e-4 was seen on an AMX Xeon). Along a line, a
+    quartic's central difference is fd(h) = f' + c h^2 exactly, so the Richardson combination
+    (4 fd(h/2) - fd(h)) / 3 is f' exactly; what is left is IEEE rounding, the same on every CPU: run_lbfgsb
+    hands the objective x rounded to float32 (relative error <= 2^-24 per pixel), which moves each f(y +- h d)
+    by at most |g| * 2^-24 * |y|, so the combination is off by at most 3 * 2^-24 * |g| |y| / h; the float32
+    gradient adds 2^-24 |g|; float64 rounding of f (~1e-13 here) adds < 1e-11. The bound is asserted with a
+    factor 2 for |g| varying along the segment; measured errors are below 2 % of it.
+    """
+    captured = {}
+
+    def recording_minimize(fun, x0, **kwargs):
+        captured.update(fun=fun, x0=x0, **kwargs)
+        return types.SimpleNamespace(message="recorded")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", recording_minimize)
+    net, (H, W) = LinearNet(), (24, 32)
+    g = torch.Generator().manual_seed(1)
+    content, style, x0 = (60.0 * torch.randn(1, 3, H, W, generator=g) for _ in range(3))  # Caffe-sized values
+    loss = L.TotalLoss(L.ContentLoss("conv4_2", net(content, ["conv4_2"])["conv4_2"]),
+                       L.StyleLoss(net(style, ["conv1_1"]), {"conv1_1": 1.0}, {"conv1_1": H * W}),
+                       alpha=1e-3, beta=1.0)
+    objective = train.Objective(net, loss, budget=10**6, tol=0.0)
+    lower, upper = models.CAFFE.bounds(x0)
+    assert train.run_lbfgsb(objective, x0, lower, upper, memory=10) == "scipy stopped: recorded"
+    f, y0 = captured["fun"], captured["x0"]
+    assert captured["method"] == "L-BFGS-B" and captured["jac"] is True
+    assert y0.dtype == np.float64 and y0.shape == (3 * H * W,)
+    np.testing.assert_array_equal((y0 * math.sqrt(y0.size)).astype(np.float32), x0.numpy().ravel())
 
     value, grad = f(y0)
-    assert isinstance(value, float) and value == pytest.approx(1.0, rel=1e-6)  # scaled by the first loss
+    assert isinstance(value, float) and value == 1.0  # scaled by the first loss: exactly L(x0) / L(x0)
     assert grad.dtype == np.float64 and grad.shape == y0.shape
-    gnorm = np.linalg.norm(grad)
+    gnorm, ynorm = np.linalg.norm(grad), np.linalg.norm(y0)
     assert gnorm > 0
+    h = 0.5  # half a network unit per pixel, RMS
+    bound = 2 * (3 * 2**-24 * gnorm * ynorm / h + 2**-24 * gnorm) + 1e-11
     rng = np.random.default_rng(0)
-    directions = [grad / gnorm] + [rng.standard_normal(y0.size) for _ in range(3)]
-    h = 1e-3
-    for d in directions:
+    for d in [grad / gnorm] + [rng.standard_normal(y0.size) for _ in range(3)]:
         d = d / np.linalg.norm(d)
-        fd = (f(y0 + h * d)[0] - f(y0 - h * d)[0]) / (2 * h)
+
+        def fd(step: float) -> float:
+            return (f(y0 + step * d)[0] - f(y0 - step * d)[0]) / (2 * step)
+
         analytic = float(grad @ d)
-        assert abs(fd - analytic) <= 3e-2 * abs(analytic) + 1e-4 * gnorm, (fd, analytic)
+        assert abs(analytic) > 100 * bound  # the check below is not vacuous
+        assert abs((4 * fd(h / 2) - fd(h)) / 3 - analytic) <= bound, (analytic, bound)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_lbfgsb_first_steps_lower_the_loss_as_the_gradient_predicts(monkeypatch, neckarfront, starry_night,
+                                                                    precision):
+    """On the real network, through stylize: a short step of length t along -g in scipy's variables lowers f
+    by about t |g| (first order), and L-BFGS-B's first step (t = 1: one network unit per pixel, RMS) lowers it
+    clearly, in float32 and in bfloat16 (forced: bf16 is tested whatever ``auto`` picks, emulated on a CPU
+    without native bf16).
+
+    Measured at 32 px: decrease / (t |g|) = 0.99 at t = 1 / sqrt(n) and 0.88 at t = 0.1, in both precisions,
+    with f(y0) = 1 and |g| ~ 0.15; the unit step lowers f by 0.055. A wrong sqrt(n) factor would make the ratio
+    ~48 or ~1/48. These are properties of the function (its curvature), not of rounding: every decrease
+    (>= 3e-3) is >= 30x any difference in f between CPU kernels (float32: ~1e-6; bfloat16 activations:
+    ~1e-4; fp32 and bf16 themselves differ by <= 2e-5 here), so [0.5, 1.1] and > 0.01 hold on every CPU.
+    """
+    cfg = pair_config(neckarfront, starry_night, size=32, iters=1000, precision=precision)
+    cap, result = capture_lbfgsb(monkeypatch, cfg)
+    assert result.environment["network_dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[precision]
+    f, y0 = cap["fun"], cap["x0"]
+    value, grad = f(y0)
+    assert value == 1.0
+    gnorm = np.linalg.norm(grad)
+    for t in (1 / math.sqrt(y0.size), 0.1):
+        decrease = value - f(y0 - t * grad / gnorm)[0]
+        assert 0.5 <= decrease / (t * gnorm) <= 1.1, (t, decrease, t * gnorm)
+    assert value - f(y0 - grad / gnorm)[0] > 0.01
 
 
 def test_lbfgsb_is_given_the_start_image_and_pixel_bounds(monkeypatch, neckarfront, starry_night):
+    """Tolerances: the noise start has std 1 grey level (1/255 in RGB), so its largest deviation over 2304
+    values is ~0.014, half of 0.03 (a fixed seed; CPU kinds differ in the noise by float32 ulps only). The
+    bounds go through y = x / sqrt(n) and back in float64: exact to ~1e-14, far inside rtol 1e-6."""
     cfg = pair_config(neckarfront, starry_night, size=32, iters=1000, lbfgs_memory=7)
     cap, _ = capture_lbfgsb(monkeypatch, cfg)
     y0, bounds = cap["x0"], np.asarray(cap["bounds"])
@@ -101,9 +190,12 @@ def test_lbfgsb_runs_with_single_threaded_blas(monkeypatch, neckarfront, starry_
 
 
 def test_objective_scales_by_first_loss(neckarfront, starry_night):
-    net = models.build_vgg19(normalised=True)
+    """The Objective returns L_total / L_total(x0) and its gradient, the same numbers a direct forward and
+    backward pass give: both sides run the same float32 operations on the same input in this process, so they
+    agree to the last bits on any CPU; rel 1e-5 / rtol 1e-4 only absorb the one float32 division."""
     cfg = pair_config(neckarfront, starry_night, size=32)
-    content, style = train.prepare_images(cfg, ["conv4_2", *cfg.style_layers], torch.device("cpu"))
+    net = cfg.network().build()
+    content, style = train.prepare_images(cfg, torch.device("cpu"))
     cx, sx = net.preprocessing.to_net(content), net.preprocessing.to_net(style)
     loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
     objective = train.Objective(net, loss, budget=3, tol=0.0)
@@ -115,7 +207,7 @@ def test_objective_scales_by_first_loss(neckarfront, starry_night):
     total, _ = loss(net(x, loss.layers), x)
     (expected,) = torch.autograd.grad(total, x)
     first = objective.history[0]["total"]
-    assert v0.item() == pytest.approx(1.0, rel=1e-6)
+    assert v0.item() == 1.0
     assert v1.item() == pytest.approx(total.item() / first, rel=1e-5)
     torch.testing.assert_close(g1, expected / first, rtol=1e-4, atol=1e-12)
     objective(x0)
@@ -127,22 +219,30 @@ def test_objective_scales_by_first_loss(neckarfront, starry_night):
 # --------------------------------------------------------------------------- #
 # The three optimisers
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("optimizer, iters, lr", [("lbfgsb", 60, 1.0), ("lbfgs", 70, 1.0), ("adam", 80, 5.0)])
-def test_optimiser_lowers_loss_tenfold_on_64px_pair(neckarfront, starry_night, optimizer, iters, lr):
-    """From white noise, Neckarfront + Starry Night at 64 px: total loss falls >= 10x within the budget
-    (measured: 10x reached after ~41 / ~50 / ~53 evaluations), every evaluation is counted, and the bounded
-    optimisers keep the image inside the valid pixel range."""
+@pytest.mark.parametrize("optimizer, iters, lr", [("lbfgsb", 45, 1.0), ("lbfgs", 45, 1.0), ("adam", 60, 5.0)])
+def test_optimiser_lowers_loss_fivefold_on_64px_pair(neckarfront, starry_night, optimizer, iters, lr):
+    """From white noise, Neckarfront + Starry Night at 64 px: the best total loss falls >= 5x within the budget,
+    every evaluation is counted, and the bounded optimisers keep the image inside the valid pixel range.
+
+    Margin, so that it holds on every CPU: an optimiser's path depends on float32 rounding, and L-BFGS's
+    amplifies it, so another CPU's kernels can end anywhere a different start would. Measured over noise seeds
+    0-3, with this machine's AVX2 kernels and with oneDNN held to SSE4.1 plus torch's generic kernels
+    (ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default), 5x is reached after 15-22 (L-BFGS-B), 13-19
+    (LBFGS) and 25-29 (Adam) evaluations: each budget is >= 2x that. (10x, the old threshold, took 30 to more
+    than 80 evaluations over the same runs, which no budget this small covers.) The bounds: L-BFGS-B keeps y
+    inside them in float64 and x is y rounded to float32 (<= 1.5e-5 off at |x| <= 152); Adam clips in float32
+    (exact); both are far inside the 1e-3 slack."""
     progress = []
     cfg = pair_config(neckarfront, starry_night, optimizer=optimizer, iters=iters, lr=lr)
     result = train.stylize(cfg, progress.append)
     totals = [h["total"] for h in result.history]
-    assert totals[0] / min(totals) >= 10, (optimizer, totals[0], min(totals))
+    assert totals[0] / min(totals) >= 5, (optimizer, totals[0], min(totals))
     assert result.evaluations == iters == len(result.history)
     assert result.stop_reason == f"budget of {iters} evaluations used"
     assert [p.evaluation for p in progress] == list(range(1, iters + 1))
     assert [p.best_loss for p in progress] == list(np.minimum.accumulate(totals))
     assert result.finite and not result.interrupted
-    # the returned image is the best iterate
+    # the returned image is the best iterate: the same tensor through the same to_rgb, so exactly equal
     best = progress[-1]
     torch.testing.assert_close(result.image, best.image(), rtol=0, atol=0)
     assert result.image.shape == (1, 3, 48, 64)
@@ -174,6 +274,8 @@ def test_tolerance_stops_with_converged(neckarfront):
     """A trivial problem: content-only reconstruction started at the content image (loss 0 throughout)."""
     cfg = train.Config(content=str(neckarfront), content_layer="conv1_1", init="content", optimizer="adam",
                        size=32, iters=500, tol=1e-4, precision="fp32", device="cpu")
+    # exactly 0 on any CPU: the target P and the start image's features are the same float32 operations on the
+    # same tensor, so they are bit-identical (no tolerance involved); the gradient is then exactly 0 too
     result = train.stylize(cfg)
     assert result.stop_reason.startswith("converged")
     assert result.evaluations == train.WINDOW + 1
@@ -181,8 +283,10 @@ def test_tolerance_stops_with_converged(neckarfront):
 
 
 def test_tolerance_stops_a_stalled_run(neckarfront):
+    """Adam at lr 1e-7 moves each pixel by <= 1e-7 network units per step: over 50 evaluations the loss changes
+    by ~1e-6 of itself, 100x under tol 1e-4, whatever the CPU."""
     cfg = train.Config(content=str(neckarfront), content_layer="conv1_1", optimizer="adam", lr=1e-7,
-                       size=32, iters=500, tol=1e-4, precision="fp32", device="cpu", ratio=1.0)
+                       size=32, iters=500, tol=1e-4, precision="fp32", device="cpu", ratio=1.0, literal_ratio=True)
     result = train.stylize(cfg)
     assert result.stop_reason.startswith("converged") and result.evaluations == train.WINDOW + 1
     assert result.history[0]["total"] > 1.0
@@ -193,6 +297,10 @@ def test_tolerance_stops_a_stalled_run(neckarfront):
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("prep", [models.CAFFE, models.TORCHVISION], ids=lambda p: p.name)
 def test_noise_init_is_seeded(prep):
+    """The sample statistics of 2000 values per channel: the mean is within 2e-3 (5 standard errors of
+    4/255/sqrt(2000)) and the std within 5 % (~5 standard errors) of the intended values for this fixed seed.
+    torch's CPU normal kernel differs between AVX2 and other CPUs by float32 ulps only (~2e-6), which cannot
+    move either statistic across its tolerance."""
     net = types.SimpleNamespace(preprocessing=prep)
     shape = (1, 3, 40, 50)
 
@@ -219,29 +327,32 @@ def test_other_inits(neckarfront, starry_night, tmp_path):
     assert torch.equal(train.initial_image(cfg, net, content, style, shape, "cpu"), content)
     got = train.initial_image(train.Config(init="style"), net, content, style, shape, "cpu")
     assert got.shape == shape
-    with pytest.raises(train.ImageError):
-        train.initial_image(train.Config(init="content"), net, None, style, shape, "cpu")
+    with pytest.raises(config.ConfigError, match="--init content needs --content"):  # refused before any work
+        config.check(train.Config(init="content", style=str(starry_night)))
     got = train.initial_image(train.Config(init=str(neckarfront)), net, content, style, shape, "cpu")
-    torch.testing.assert_close(got, models.CAFFE.to_net(train.load_rgb(neckarfront, (12, 16))))
+    # the same function on the same file: bit-identical on any CPU
+    torch.testing.assert_close(got, models.CAFFE.to_net(images.load_rgb(neckarfront, (12, 16))), rtol=0, atol=0)
 
 
 # --------------------------------------------------------------------------- #
 # Images and targets
 # --------------------------------------------------------------------------- #
 def test_style_resized_to_content_size_or_own_scale(neckarfront, starry_night):
-    layers = ["conv4_2", "conv5_1"]
     cpu = torch.device("cpu")
-    content, style = train.prepare_images(pair_config(neckarfront, starry_night, size=64), layers, cpu)
+    content, style = train.prepare_images(pair_config(neckarfront, starry_night, size=64), cpu)
     assert content.shape == style.shape == (1, 3, 48, 64)  # [C] §2.3: style at the content's size
     assert 0 <= content.min() and content.max() <= 1
-    _, style = train.prepare_images(pair_config(neckarfront, starry_night, size=64, style_size=40), layers, cpu)
+    _, style = train.prepare_images(pair_config(neckarfront, starry_night, size=64, style_size=40), cpu)
     assert style.shape == (1, 3, 32, 40)  # Starry Night is 1280 x 1014: its own aspect at 40 px
 
 
 def test_targets_computed_from_the_images(neckarfront, starry_night):
-    net = models.build_vgg19(normalised=True)
+    """P^l and A^l are what the network gives for the images. Same float32 operations on the same inputs on both
+    sides (bit-identical on any CPU); the default tolerances only absorb A's rescaling by M_x / M_s, done in
+    another order here (2 float32 roundings)."""
     cfg = pair_config(neckarfront, starry_night, size=32, style_size=48)
-    content, style = train.prepare_images(cfg, ["conv4_2", *cfg.style_layers], torch.device("cpu"))
+    net = cfg.network().build()
+    content, style = train.prepare_images(cfg, torch.device("cpu"))
     cx, sx = net.preprocessing.to_net(content), net.preprocessing.to_net(style)
     loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
     P = net(cx, ["conv4_2"])["conv4_2"]
@@ -249,28 +360,29 @@ def test_targets_computed_from_the_images(neckarfront, starry_night):
     S = L.flatten(net(sx, ["conv3_1"])["conv3_1"])
     M_x = math.prod(models.feature_shape("conv3_1", *cx.shape[-2:])[1:])
     torch.testing.assert_close(loss.style.A_conv3_1, L.gram(S) * M_x / S.shape[1])
-    assert loss.style.w == {l: pytest.approx(0.2) for l in train.PAPER_STYLE_LAYERS}
-    assert loss.alpha == cfg.ratio and loss.beta == 1.0
+    assert loss.style.w == {l: pytest.approx(0.2) for l in paper.STYLE_LAYERS}
+    assert loss.alpha == cfg.equation_ratio() == cfg.ratio and loss.beta == 1.0  # literal_ratio: as given
 
 
 def test_check_size_refuses_small_and_huge(monkeypatch):
     cpu = torch.device("cpu")
-    with pytest.raises(train.ImageError, match="at least 16 px"):
-        train.check_size(15, 40, ["conv1_1", "conv5_1"], cpu, "output")
-    train.check_size(16, 16, ["conv5_1"], cpu, "output")  # the minimum itself is fine
-    monkeypatch.setattr(train, "_available_memory", lambda device: 2**30)
-    with pytest.raises(MemoryError, match="GiB"):
-        train.check_size(2000, 2000, ["conv5_1"], cpu, "output")
-    monkeypatch.setattr(train, "_available_memory", lambda device: None)  # unknown: no refusal
-    train.check_size(2000, 2000, ["conv5_1"], cpu, "output")
+    with pytest.raises(config.ConfigError, match="at least 16 px"):
+        config.check_size(15, 40, ["conv1_1", "conv5_1"], cpu, "output")
+    config.check_size(16, 16, ["conv5_1"], cpu, "output")  # the minimum itself is fine
+    monkeypatch.setattr(machine, "available_memory", lambda device: 2**30)
+    with pytest.raises(config.ConfigError, match="GiB"):
+        config.check_size(2000, 2000, ["conv5_1"], cpu, "output")
+    monkeypatch.setattr(machine, "available_memory", lambda device: None)  # unknown: no refusal
+    config.check_size(2000, 2000, ["conv5_1"], cpu, "output")
 
 
 def test_huge_size_is_refused_before_the_network_is_built(monkeypatch, neckarfront, starry_night):
     def no_network(*args, **kwargs):
         raise AssertionError("the network was built for an image that cannot fit in memory")
 
+    monkeypatch.setattr(models.NetworkSpec, "build", no_network)
     monkeypatch.setattr(models, "build_vgg19", no_network)
-    with pytest.raises(MemoryError, match="lower --size"):
+    with pytest.raises(config.ConfigError, match="lower --size"):
         train.stylize(pair_config(neckarfront, starry_night, size=200_000))
 
 
@@ -301,8 +413,10 @@ def test_nan_stops_and_keeps_last_finite_image(monkeypatch, neckarfront, starry_
     assert math.isnan(result.history[-1]["total"])
     assert len(progress) == 4  # the NaN evaluation is not reported as progress
     assert torch.isfinite(result.image).all()
-    torch.testing.assert_close(result.image, progress[-1].image(), rtol=0, atol=0)
-    assert progress[-1].best_loss < progress[0].loss  # the kept image is an improved one, not the start
+    torch.testing.assert_close(result.image, progress[-1].image(), rtol=0, atol=0)  # same tensor, same to_rgb
+    # the kept image is an improved one, not the start: 3 steps lower the loss by several % (L-BFGS-B's first
+    # step alone by ~5 %), 1e4x float32 rounding on any CPU
+    assert progress[-1].best_loss < progress[0].loss
 
 
 def test_nan_from_the_command_line_saves_and_exits_3(monkeypatch, capsys, tmp_path, neckarfront, starry_night):
@@ -326,28 +440,41 @@ def test_nan_from_the_command_line_saves_and_exits_3(monkeypatch, capsys, tmp_pa
 # --------------------------------------------------------------------------- #
 def test_config_json_round_trip():
     cfg = train.Config(content="a.jpg", style=None, size=96, style_layers=("conv1_1", "conv3_1"), ratio=1e-4,
-                       optimizer="adam", normalised=False, seed=11)
+                       optimizer="adam", normalised=False, seed=11, literal_ratio=True)
     data = json.loads(json.dumps(cfg.to_json()))
     assert train.Config(**data) == cfg
     assert train.Config(**json.loads(json.dumps(train.Config().to_json()))) == train.Config()
 
 
+def test_equation_ratio_translates_the_printed_ratio():
+    """--ratio is alpha/beta as printed; the loss uses printed x network factor x (512 / size)^2 unless
+    --literal-ratio. Pure float64 arithmetic: rel 1e-12 holds on any CPU."""
+    assert train.Config().ratio == 1e-3 and train.Config().literal_ratio is False
+    cfg = train.Config(ratio=1e-3, size=256)
+    assert cfg.equation_ratio() == pytest.approx(1e-3 * 2.5e-5 * 4, rel=1e-12)
+    assert train.Config(ratio=1e-3, size=512, normalised=False).equation_ratio() == pytest.approx(1e-3, rel=1e-12)
+    assert train.Config(ratio=1e-3, size=128, normalised=False).equation_ratio() == pytest.approx(1.6e-2, rel=1e-12)
+    assert train.Config(ratio=1e-3, size=256, literal_ratio=True).equation_ratio() == 1e-3
+    assert paper.equation_ratio(1e-3, 256) == cfg.equation_ratio()
+    assert paper.ratio_factor(512) == paper.NETWORK_FACTOR["normalised"]
+
+
 def test_cli_flags_and_defaults_come_from_config():
     parser = train.build_parser()
     help_text = parser.format_help()
-    for flag in ("--content", "--style", "--out", "--size", "--iters", "--ratio", "--optimizer", "--init", "--seed",
-                 "--pooling", "--content-layer", "--style-layers", "--images", "--device", "--save-every",
-                 "--weights", "--tol"):
+    for flag in ("--content", "--style", "--out", "--size", "--iters", "--ratio", "--literal-ratio", "--optimizer",
+                 "--init", "--seed", "--pooling", "--content-layer", "--style-layers", "--images", "--device",
+                 "--precision", "--save-every", "--weights", "--tol"):
         assert flag in help_text, flag
     assert "long edge" in help_text and "function evaluations" in help_text
     cfg = train.config_from_args([])
-    assert (cfg.content, cfg.style) == train.HEADLINE_PAIR
+    assert (cfg.content, cfg.style) == paper.HEADLINE_PAIR
     defaults = train.Config()
     assert dataclass_dict(cfg, exclude=("content", "style")) == dataclass_dict(defaults, exclude=("content", "style"))
     cfg = train.config_from_args(["--content", "x.jpg", "--style-layers", "conv1_1, conv2_1", "--no-normalised",
-                                  "--size", "99", "--ratio", "1e-2", "--optimizer", "lbfgs"])
+                                  "--size", "99", "--ratio", "1e-2", "--optimizer", "lbfgs", "--literal-ratio"])
     assert cfg.style is None and cfg.style_layers == ("conv1_1", "conv2_1")
-    assert (cfg.normalised, cfg.size, cfg.ratio, cfg.optimizer) == (False, 99, 1e-2, "lbfgs")
+    assert (cfg.normalised, cfg.size, cfg.ratio, cfg.optimizer, cfg.literal_ratio) == (False, 99, 1e-2, "lbfgs", True)
     with pytest.raises(SystemExit):
         train.config_from_args(["--optimizer", "sgd"])
 
@@ -358,12 +485,31 @@ def dataclass_dict(cfg, exclude=()):
 
 def test_resolve_precision_and_device():
     cpu = torch.device("cpu")
-    assert train.resolve_precision("fp32", cpu) == (torch.float32, False)
-    assert train.resolve_precision("bf16", cpu) == (torch.bfloat16, True)
-    auto = train.resolve_precision("auto", cpu)
-    assert auto == ((torch.bfloat16, True) if train.cpu_has_fast_bf16() else (torch.float32, False))
-    assert train.resolve_device("cpu") == cpu
-    assert train.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert machine.resolve_precision("fp32", cpu) == (torch.float32, False)
+    assert machine.resolve_precision("bf16", cpu) == (torch.bfloat16, True)
+    assert machine.resolve_precision("fp16", cpu) == (torch.float16, True)
+    auto = machine.resolve_precision("auto", cpu)
+    assert auto == ((torch.bfloat16, True) if machine.cpu_bf16_kind() else (torch.float32, False))
+    assert machine.cpu_bf16_kind() in ("amx", "avx512", None)
+    assert machine.resolve_device("cpu") == cpu
+    assert machine.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(machine.DeviceError, match="cuda:99"):
+        machine.resolve_device("cuda:99")
+    with pytest.raises(machine.DeviceError, match="tpu"):
+        machine.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(machine.DeviceError, match="available: cpu"):
+            machine.resolve_device("cuda")
+
+
+@pytest.mark.parametrize("kind, expected", [("amx", torch.bfloat16), ("avx512", torch.bfloat16),
+                                            (None, torch.float32)])
+def test_auto_precision_on_every_cpu_kind(monkeypatch, kind, expected):
+    """What ``auto`` picks on an AMX Xeon, an AVX512-BF16 EPYC and a CPU with neither, whichever this is."""
+    monkeypatch.setattr(machine, "cpu_bf16_kind", lambda: kind)
+    assert machine.resolve_precision("auto", torch.device("cpu")) == (expected, expected != torch.float32)
+    assert machine.describe()["cpu_bf16"] == (kind or "none")
+    assert train.Config(device="cpu").network().dtype == expected
 
 
 def test_save_result_writes_png_and_json(tmp_path):
@@ -372,7 +518,7 @@ def test_save_result_writes_png_and_json(tmp_path):
     cfg = train.Config(content="a.jpg", size=14)
     history = [{"evaluation": 1, "total": 5.0, "content": 4.0, "seconds": 0.1},
                {"evaluation": 2, "total": 3.0, "content": 2.0, "seconds": 0.2}]
-    env = train.environment(torch.device("cpu"), torch.float32, False)
+    env = machine.describe(torch.device("cpu"))
     result = train.Result(cfg, image, history, 2, 1.5, "budget of 2 evaluations used", environment=env)
     out = train.save_result(result, tmp_path / "sub" / "out.png")
     assert out == tmp_path / "sub" / "out.png"
@@ -389,13 +535,18 @@ def test_save_result_writes_png_and_json(tmp_path):
     for key in ("device", "torch", "numpy", "scipy", "pillow", "python"):
         assert key in meta["environment"], key
     assert meta["environment"]["torch"] == torch.__version__
+    assert meta["alpha_over_beta"] == {"printed": 1e-3, "equation": pytest.approx(cfg.equation_ratio(), rel=1e-15),
+                                       "literal": False}
     assert not list((tmp_path / "sub").glob("*.tmp"))
+    back = train.Result.from_json(meta, image)
+    assert (back.config, back.history, back.evaluations, back.stop_reason) == (cfg, history, 2, result.stop_reason)
+    assert (back.interrupted, back.finite, back.environment) == (False, True, meta["environment"])
 
 
 def test_save_rgb_is_atomic(tmp_path, monkeypatch):
     """A crash while writing leaves the previous file intact, never a half-written one."""
     out = tmp_path / "out.png"
-    train.save_rgb(torch.zeros(1, 3, 4, 4), out)
+    images.save_rgb(torch.zeros(1, 3, 4, 4), out)
     before = out.read_bytes()
 
     def crash(self, fp, *args, **kwargs):
@@ -405,7 +556,7 @@ def test_save_rgb_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", crash)
     with pytest.raises(OSError):
-        train.save_rgb(torch.ones(1, 3, 4, 4), out)
+        images.save_rgb(torch.ones(1, 3, 4, 4), out)
     assert out.read_bytes() == before
 
 
@@ -414,8 +565,23 @@ def test_progress_bar_saves_every_n(tmp_path):
     update = train.progress_bar(6, "t", save_every=2, save=saved.append)
     x = torch.zeros(1, 3, 2, 2)
     for i in range(1, 7):
-        update(train.Progress(i, 1.0 / i, {"content": 1.0, "style/conv1_1": 0.5}, 1.0 / i, 0.1 * i, x,
-                              models.CAFFE))
+        update(train.Progress(i, 1.0 / i, {"content": 1.0, "style/conv1_1": 0.5}, 1.0 / i, x, models.CAFFE))
     update.close()
     assert len(saved) == 3
-    torch.testing.assert_close(saved[0], models.CAFFE.to_rgb(x).clamp(0, 1))
+    torch.testing.assert_close(saved[0], models.CAFFE.to_rgb(x).clamp(0, 1), rtol=0, atol=0)  # same computation
+
+
+@pytest.mark.parametrize("name, magic", [("x.jpg", b"\xff\xd8\xff"), ("x.png", b"\x89PNG\r\n\x1a\n")],
+                         ids=["jpg", "png"])
+def test_command_line_writes_the_format_of_the_extension(capsys, tmp_path, neckarfront, starry_night, name, magic):
+    """--out x.jpg writes a JPEG (SOI marker FF D8), --out x.png a PNG, each with x.json beside it."""
+    out = tmp_path / name
+    code = train.main(["--content", str(neckarfront), "--style", str(starry_night), "--size", "32", "--iters", "2",
+                       "--precision", "fp32", "--device", "cpu", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert out.read_bytes().startswith(magic)
+    with Image.open(out) as img:
+        assert img.format == ("JPEG" if name.endswith(".jpg") else "PNG") and img.size == (32, 24)
+    meta = json.loads((tmp_path / "x.json").read_text())
+    assert meta["config"]["out"] == str(out) and meta["evaluations"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "x.json"])  # no *.tmp, no probe file
