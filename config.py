@@ -130,10 +130,9 @@ def check(cfg: Config, writes_output: bool = False) -> None:
         raise ConfigError(f"--weights {cfg.weights}: no such file")
     if cfg.normalised:
         models.check_normalisation(cfg.weights, cfg.pooling)
-    if cfg.precision == "bf16" and machine.resolve_device(cfg.device).type == "cuda" \
-            and not torch.cuda.is_bf16_supported():
+    device = machine.resolve_device(cfg.device)  # DeviceError for a device that is not there
+    if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("--precision bf16: this GPU does not support bfloat16; use fp32 or fp16")
-    cfg.network()  # the device exists (DeviceError otherwise)
     for spec in (cfg.content, cfg.style, None if cfg.init in ("noise", "content", "style") else cfg.init):
         if spec is not None:
             images.resolve_image(spec, cfg.images)  # exists, or is a paper image (downloaded now)

