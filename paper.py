@@ -82,19 +82,16 @@ FIG7_SIZE = 960     # [C] Fig 7 bitmap is 960x540
 #    edge s instead of 512 px, alpha/beta needs (512/s)^2 for the same balance; at 256 px this keeps the
 #    content retained within 0.01 of the 512 px run (figures/network_search.md, section 3).
 REFERENCE_SIZE = 512
-NETWORK_FACTOR = {"normalised": 2.5e-5, "plain": 1.0}
+# Keyed by Config.network_name(): the normalisation scales' name (models.SCALES_FILES), or "plain".
+NETWORK_FACTOR = {"layer": 3.4e-5, "filter": 2.5e-5, "layer-paper": 4.8e-5, "plain": 1.0}
 
 
-def network_factor(normalised: bool = True) -> float:
-    return NETWORK_FACTOR["normalised" if normalised else "plain"]
-
-
-def ratio_factor(size: int, normalised: bool = True) -> float:
+def ratio_factor(size: int, network: str) -> float:
     """equation alpha/beta = printed alpha/beta x this factor (network factor x (512/size)^2)."""
-    return network_factor(normalised) * (REFERENCE_SIZE / size) ** 2
+    return NETWORK_FACTOR[network] * (REFERENCE_SIZE / size) ** 2
 
 
-def equation_ratio(printed: float, size: int, normalised: bool = True) -> float:
-    """The alpha/beta of Eq. 7 that gives, on this repository's network at ``size`` px, the look the paper
+def equation_ratio(printed: float, size: int, network: str) -> float:
+    """The alpha/beta of Eq. 7 that gives, on this repository's ``network`` at ``size`` px, the look the paper
     printed ``printed`` for."""
-    return printed * ratio_factor(size, normalised)
+    return printed * ratio_factor(size, network)

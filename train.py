@@ -77,14 +77,16 @@ class Objective:
     """
 
     def __init__(self, net: models.VGG19, loss: L.TotalLoss, budget: int, tol: float,
-                 callback: Callable[[Progress], None] | None = None):
+                 callback: Callable[[Progress], None] | None = None, earlier: int = 0, start: float | None = None):
+        """``earlier``, ``start``: evaluations and clock of the stages before this one (--schedule), so that the
+        history and the progress count on across stages."""
         self.net, self.loss, self.budget, self.tol, self.callback = net, loss, budget, tol, callback
         self.scale: float | None = None
-        self.evaluations = 0
+        self.evaluations, self.earlier = 0, earlier
         self.history: list[dict] = []
         self.best_loss, self.best_x = math.inf, None
         self.best_so_far: list[float] = []  # best loss after each evaluation, for the --tol window
-        self.start = None
+        self.start = start
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_stop()
@@ -94,7 +96,7 @@ class Objective:
         grad = torch.autograd.grad(total, x)[0].contiguous()  # channels_last inside the net leaks into grad
         value = total.item()
         self.evaluations += 1
-        record = {"evaluation": self.evaluations, "total": value, **{k: v.item() for k, v in terms.items()},
+        record = {"evaluation": self.earlier + self.evaluations, "total": value, **{k: v.item() for k, v in terms.items()},
                   "seconds": time.perf_counter() - self.start}
         self.history.append(record)
         if not math.isfinite(value) or not torch.isfinite(grad).all():
@@ -107,7 +109,7 @@ class Objective:
             self.scale = value if value > 0 else 1.0
         if self.callback is not None:
             shown = {k: v for k, v in record.items() if k not in ("evaluation", "total", "seconds")}
-            self.callback(Progress(self.evaluations, value, shown, self.best_loss, self.best_x,
+            self.callback(Progress(self.earlier + self.evaluations, value, shown, self.best_loss, self.best_x,
                                    self.net.preprocessing))
         return total.detach() / self.scale, grad / self.scale
 
@@ -280,22 +282,52 @@ def initial_image(cfg: Config, net: models.VGG19, content_x, style_x, shape, dev
 
 def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
             net: models.VGG19 | None = None) -> Result:
-    """Run one synthesis. Ctrl-C and NaN end it early but still return the best image so far.
+    """Run one synthesis: one stage at --size, after the coarser stages of --schedule if any. Ctrl-C and NaN
+    end it early but still return the best image so far (at the size of the stage it was reached in).
     ``net``: ``cfg.network().build()`` built once and passed in, to share it across runs (a figure script
     builds it once instead of once per panel)."""
     t0 = time.perf_counter()
     check(cfg)
     spec = cfg.network()
-    content_rgb, style_rgb = prepare_images(cfg, spec.device)
+    stages = [dataclasses.replace(cfg, size=edge, iters=count, schedule=()) for edge, count in cfg.stages()]
+    inputs = [prepare_images(stage, spec.device) for stage in stages]  # every size refused before any work
     net = net if net is not None else spec.build()
-    prep = net.preprocessing
-    content_x = None if content_rgb is None else prep.to_net(content_rgb.to(spec.device))
-    style_x = None if style_rgb is None else prep.to_net(style_rgb.to(spec.device))
+    history, start, x, reason, interrupted, finite = [], None, None, "", False, True
+    for number, (stage, (content_rgb, style_rgb)) in enumerate(zip(stages, inputs), 1):
+        objective, reason, interrupted, finite = run_stage(stage, net, content_rgb, style_rgb, x, callback,
+                                                           len(history), start)
+        x, start = objective.best_x, objective.start
+        if len(stages) > 1:
+            for record in objective.history:
+                record["size"] = stage.size
+            if number < len(stages) and (interrupted or not finite):
+                reason += f" (in stage {number} of {len(stages)}, at {stage.size} px)"
+        history += objective.history
+        if interrupted or not finite:
+            break
+    image = net.preprocessing.to_rgb(x).clamp(0, 1).cpu()
+    environment = {**machine.describe(spec.device), "network_dtype": str(spec.dtype).replace("torch.", ""),
+                   "channels_last": spec.channels_last}
+    return Result(cfg, image, history, len(history), time.perf_counter() - t0, reason, interrupted, finite,
+                  environment)
+
+
+def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: torch.Tensor | None,
+              callback, earlier: int, clock: float | None) -> tuple[Objective, str, bool, bool]:
+    """One optimisation at cfg.size: targets at that size, from ``start_x`` upsampled (a coarser stage's best
+    image) or else from cfg.init. Returns the objective (best image, history), the stop reason, interrupted,
+    finite."""
+    device, prep = next(net.parameters()).device, net.preprocessing
+    content_x = None if content_rgb is None else prep.to_net(content_rgb.to(device))
+    style_x = None if style_rgb is None else prep.to_net(style_rgb.to(device))
     shape = (content_x if content_x is not None else style_x).shape
     loss = build_loss(net, cfg, content_x, style_x, tuple(shape[-2:]))
-    x0 = initial_image(cfg, net, content_x, style_x, shape, spec.device)
+    if start_x is None:
+        x0 = initial_image(cfg, net, content_x, style_x, shape, device)
+    else:  # bilinear weights are convex, so the upsampled image stays within the pixel bounds
+        x0 = torch.nn.functional.interpolate(start_x, size=shape[-2:], mode="bilinear", align_corners=False)
     lower, upper = prep.bounds(x0)
-    objective = Objective(net, loss, cfg.iters, cfg.tol, callback)
+    objective = Objective(net, loss, cfg.iters, cfg.tol, callback, earlier, clock)
     interrupted, finite = False, True
     try:
         if cfg.optimizer == "lbfgsb":
@@ -308,12 +340,9 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
         reason, finite = stop.reason, stop.kind != Stop.NON_FINITE
     except KeyboardInterrupt:
         reason, interrupted = "interrupted (Ctrl-C)", True
-    best = objective.best_x if objective.best_x is not None else x0
-    image = prep.to_rgb(best).clamp(0, 1).cpu()
-    environment = {**machine.describe(spec.device), "network_dtype": str(spec.dtype).replace("torch.", ""),
-                   "channels_last": spec.channels_last}
-    return Result(cfg, image, objective.history, objective.evaluations, time.perf_counter() - t0, reason,
-                  interrupted, finite, environment)
+    if objective.best_x is None:  # interrupted or non-finite before a first finite evaluation
+        objective.best_x = x0
+    return objective, reason, interrupted, finite
 
 
 # --------------------------------------------------------------------------- #
@@ -392,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    bar = progress_bar(cfg.iters, out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
+    budget = sum(count for _, count in cfg.stages())
+    bar = progress_bar(budget, out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
     try:
         result = stylize(cfg, bar)
     except BAD_INPUT as e:

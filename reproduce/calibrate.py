@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="pooling while measuring; later layers' means depend on it")
     p.add_argument("--per", choices=("filter", "layer", "mixed"), default="filter")
     p.add_argument("--lam", type=float, default=0.5, help="--per mixed: exponent of the per-filter part")
-    p.add_argument("--out", type=Path, default=models.SCALES_FILE)
+    p.add_argument("--out", type=Path, default=models.SCALES_FILES["filter"])
     args = p.parse_args(argv)
     try:
         if args.set == "paper":

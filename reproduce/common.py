@@ -248,11 +248,11 @@ class FigureRun:
         cfg = computed[0]["config"] if computed else {}
         evals = sorted(r["evaluations"] for r in computed)
         used = f"{evals[0]}–{evals[-1]}" if evals and evals[0] != evals[-1] else (str(evals[0]) if evals else "0")
-        normalised = cfg.get("normalised", True)
-        factor = paper.ratio_factor(self.args.size, normalised)
+        network = Config(**cfg).network_name() if cfg else Config().network_name()
+        factor = paper.ratio_factor(self.args.size, network)
         ratio = ratio_note or ("α/β as printed, used as they are" if self.args.literal_ratio or factor == 1 else
                                f"α/β as printed; Eq. 7 uses printed × "
-                               f"{paper.network_factor(normalised):.3g} × "
+                               f"{paper.NETWORK_FACTOR[network]:.3g} × "
                                f"({paper.REFERENCE_SIZE}/{self.args.size})² = × {factor:.3g}")
         tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
         return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")

@@ -188,7 +188,7 @@ def size(args) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=("balance", "stationary", "size"))
-    p.add_argument("--scales", nargs="+", default=["plain", str(models.SCALES_FILE)])
+    p.add_argument("--scales", nargs="+", default=["plain", str(models.SCALES_FILES["filter"])])
     p.add_argument("--published", type=Path, default=os.environ.get(PUBLISHED_ENV),
                    required=not os.environ.get(PUBLISHED_ENV), help="the published CVPR panels (default $GATYS_PUBLISHED)")
     p.add_argument("--images")

@@ -1,8 +1,8 @@
-"""One synthesis of issue 9's network search, with any scales JSON (or the plain network), without editing
-models.py: models.load_scales is pointed at the given file before the network is built.
+"""One synthesis of the network search (figures/network_search.md), with any of the named scales or the plain
+network, alpha/beta given as the literal Eq. 7 weight:
 
-    python reproduce/network_search_run.py NAME --scales calibration/vgg19_scales_skimage_max_layer.json \
-        --style van_gogh_starry_night.jpg --ratio 2.5e-10 [--iters 500] [--content-only]
+    python reproduce/network_search_run.py NAME --scales layer --style van_gogh_starry_night.jpg \
+        --ratio 1.1e-7 [--iters 500] [--size 256]
 
 Writes .cache/network_search/NAME.png and NAME.json (train.save_result), then prints the distances of
 reproduce/compare.py (raw and print colour, per layer, grain) against --published-panel when given.
@@ -29,7 +29,8 @@ OUT = REPO / ".cache" / "network_search"
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
-    p.add_argument("--scales", default="plain", help="'plain' or a scales JSON")
+    p.add_argument("--scales", default="plain", choices=("plain", *models.SCALES_FILES),
+                   help="the plain network or a named normalisation (models.SCALES_FILES)")
     p.add_argument("--style", help="painting (omit for a content-only reconstruction)")
     p.add_argument("--ratio", type=float, default=1e-3)
     p.add_argument("--iters", type=int, default=500)
@@ -37,18 +38,16 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=512)
     args = p.parse_args(argv)
-    if args.scales != "plain":
-        original = models.load_scales
-        models.load_scales = lambda path=None: original(Path(args.scales))
     cfg = train.Config(content=paper.PHOTO, style=args.style, size=args.size, ratio=args.ratio, literal_ratio=True,
                        content_layer=args.content_layer, iters=args.iters, tol=0.0, seed=args.seed,
-                       normalised=args.scales != "plain")
+                       normalised=args.scales != "plain",
+                       scales=models.DEFAULT_SCALES if args.scales == "plain" else args.scales)
     bar = train.progress_bar(cfg.iters, args.name)
     result = train.stylize(cfg, bar)
     OUT.mkdir(parents=True, exist_ok=True)
     out = train.save_result(result, OUT / f"{args.name}.png")
     meta = json.loads(out.with_suffix(".json").read_text())
-    meta["network_search"] = {"scales": args.scales, "command": "python reproduce/network_search_run.py "
+    meta["network_search"] = {"command": "python reproduce/network_search_run.py "
                               + " ".join(sys.argv[1:] if argv is None else argv)}
     write_text_atomic(out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     last = result.history[-1]

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "command": " ".join(["python reproduce/precision.py", *(sys.argv[1:] if argv is None else argv)]),
-        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO, "equation_ratio": paper.equation_ratio(paper.FIG6_RATIO, args.size), "iters": args.iters, "seed": args.seed,
+        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO, "equation_ratio": runs["fp32"]["result"].config.equation_ratio(), "iters": args.iters, "seed": args.seed,
                      "optimizer": "lbfgs", "tol": 0,
                      "content": paper.PHOTO, "style": paper.STARRY_NIGHT,
                      "torch": torch.__version__, "threads": torch.get_num_threads()},

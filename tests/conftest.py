@@ -74,22 +74,22 @@ def scales() -> dict[str, torch.Tensor]:
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_build(original, weights_path, normalised, pooling, device, dtype, channels_last):
-    return original(weights_path, normalised, pooling, device, dtype, channels_last)
+def _cached_build(original, weights_path, normalised, pooling, device, dtype, channels_last, scales):
+    return original(weights_path, normalised, pooling, device, dtype, channels_last, scales)
 
 
 @pytest.fixture
 def shared_network(monkeypatch):
     """Make ``stylize`` (through ``models.NetworkSpec.build``) reuse one network per (weights, normalised,
-    pooling, device, dtype, channels_last) for the whole session instead of loading the weights on every call.
+    pooling, device, dtype, channels_last, scales) for the whole session instead of loading the weights on every call.
     Safe because the network is frozen and stateless, which test_models checks."""
     original = models.build_vgg19
 
     def build(weights_path=None, normalised=True, pooling="avg", device="cpu", dtype=torch.float32,
-              channels_last=False):
+              channels_last=False, scales=models.DEFAULT_SCALES):
         if weights_path is not None:
-            return original(weights_path, normalised, pooling, device, dtype, channels_last)
-        return _cached_build(original, None, normalised, pooling, str(device), dtype, channels_last)
+            return original(weights_path, normalised, pooling, device, dtype, channels_last, scales)
+        return _cached_build(original, None, normalised, pooling, str(device), dtype, channels_last, scales)
 
     monkeypatch.setattr(models, "build_vgg19", build)
     return build

@@ -100,6 +100,13 @@ BAD_ARGUMENTS = [
     ("missing-weights-file", {"--weights": "{d}/nosuch.pth"}, "nosuch.pth: no such file"),
     ("max-pooling-with-normalised-network", {"--pooling": "max"}, "calibrated with avg pooling, not max"),
     ("unknown-choice", {"--optimizer": "sgd"}, "--optimizer: invalid choice: 'sgd'"),
+    ("unknown-scales", {"--scales": "mine"}, "--scales: invalid choice: 'mine'"),
+    ("schedule-not-pairs", {"--schedule": "256:x"}, "'256:x' is not LONG_EDGE:EVALUATIONS"),
+    ("schedule-not-below-size", {"--schedule": "64:3"}, "must grow from stage to stage and stay below --size 32"),
+    ("schedule-not-growing", {"--schedule": "24:3,20:3"}, "not 24, 20, 32"),
+    ("schedule-zero-evaluations", {"--schedule": "16:0"}, "every LONG_EDGE and count must be at least 1, not 16:0"),
+    ("schedule-stage-too-small", {"--schedule": "8:3"},
+     "output (neckarfront_tuebingen.jpg) is 8x6 px; conv5_1 needs at least 16 px"),
     ("unknown-flag", {"--sizes": "32"}, "unrecognized arguments: --sizes"),
 ]
 SKIP = {"device-cuda-7": torch.cuda.device_count() > 7, "device-cuda-without-gpu": not NO_CUDA}
@@ -197,6 +204,8 @@ API_BAD = [
     ("missing-weights-file", {"weights": "nosuch.pth"}, "nosuch.pth: no such file"),
     ("max-pooling-with-normalised-network", {"pooling": "max"}, "calibrated with avg pooling, not max"),
     ("device-tpu", {"device": "tpu"}, "unknown device 'tpu'"),
+    ("unknown-scales", {"scales": "mine"}, "unknown normalisation scales 'mine'"),
+    ("schedule-not-growing", {"schedule": ((64, 3),), "size": 32}, "stay below --size 32"),
     ("device-cuda-99", {"device": "cuda:99"}, "device 'cuda:99' is not available here"),
 ]
 

@@ -268,7 +268,7 @@ def test_unfit_weights_files_raise_weights_error_naming_the_file(tmp_path, caffe
 # The paper's normalised network
 # --------------------------------------------------------------------------- #
 def test_committed_scales_file():
-    data = json.loads(models.SCALES_FILE.read_text())
+    data = json.loads(models.SCALES_FILES["filter"].read_text())
     assert data["pooling"] == "avg"
     assert data["calibration_images"] and all(n in images.read_manifest() for n in data["calibration_images"])
     scales = data["scales"]
@@ -365,6 +365,21 @@ def test_normalised_network_refuses_what_its_scales_were_not_calibrated_for(tmp_
         models.NetworkSpec(pooling="max").build()
     with pytest.raises(models.WeightsError, match="calibrate"):
         models.read_scales_file(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("name", sorted(models.SCALES_FILES))
+def test_every_named_scales_file_builds_its_own_network(name, plain_net):
+    """Each name a Config can give (--scales) loads its own file: conv1_1 of the built network is the plain
+    conv1_1 divided by that file's scales, not by the default's; every file was calibrated with average pooling
+    (the pooling check relies on it)."""
+    assert models.read_scales_file(models.SCALES_FILES[name])["pooling"] == "avg"
+    own = models.load_scales(models.SCALES_FILES[name])["conv1_1"]
+    net = models.NetworkSpec(scales=name).build()
+    x = random_input(16, 16, seed=4)
+    got = net(x, ["conv1_1"])["conv1_1"]
+    assert rel_err(got, plain_net(x, ["conv1_1"])["conv1_1"] / own.view(1, -1, 1, 1)) < 1e-4
+    with pytest.raises(models.WeightsError, match="unknown normalisation scales"):
+        models.check_normalisation(None, "avg", "nonsense")
 
 
 def test_network_spec_builds_what_it_says(scales, plain_net):

@@ -271,6 +271,29 @@ def test_evaluations_equal_budget(neckarfront, starry_night, optimizer):
     assert "budget" in result.stop_reason
 
 
+def test_schedule_runs_each_stage_from_the_previous_one_upsampled(neckarfront, starry_night):
+    """--schedule: stage 1 is the direct run at its size (its own targets and alpha/beta; the same float32
+    operations in one process, so equal); stage 2 starts from stage 1's best image upsampled bilinearly, with
+    targets recomputed at its own size; evaluations and history count on across stages."""
+    direct = train.stylize(pair_config(neckarfront, starry_night, size=32, iters=4))
+    staged = train.stylize(pair_config(neckarfront, starry_night, size=48, iters=3, schedule=((32, 4),)))
+    assert staged.evaluations == 7 and [h["size"] for h in staged.history] == [32] * 4 + [48] * 3
+    assert [h["evaluation"] for h in staged.history] == list(range(1, 8))
+    assert [h["total"] for h in staged.history[:4]] == [h["total"] for h in direct.history]
+    assert staged.image.shape[-2:] == (36, 48)
+
+    cfg = pair_config(neckarfront, starry_night, size=48, iters=1)
+    net = cfg.network().build()
+    prep = net.preprocessing
+    content, style = (prep.to_net(rgb) for rgb in train.prepare_images(cfg, torch.device("cpu")))
+    loss = train.build_loss(net, cfg, content, style, (36, 48))
+    start = F.interpolate(prep.to_net(direct.image), size=(36, 48), mode="bilinear", align_corners=False)
+    expected = loss(net(start, loss.layers), start)[0].item()
+    # rel 1e-3: direct.image went through to_rgb/to_net (float32 rounding, ~1e-6 relative per pixel); a stage 2
+    # started from anything else (noise, the content photo, stage 1 un-resized) is off by far more
+    assert staged.history[4]["total"] == pytest.approx(expected, rel=1e-3)
+
+
 def test_tolerance_stops_with_converged(neckarfront):
     """A trivial problem: content-only reconstruction started at the content image (loss 0 throughout)."""
     cfg = train.Config(content=str(neckarfront), content_layer="conv1_1", init="content", optimizer="adam",
@@ -454,13 +477,16 @@ def test_equation_ratio_translates_the_printed_ratio():
     """--ratio is alpha/beta as printed; the loss uses printed x network factor x (512 / size)^2 unless
     --literal-ratio. Pure float64 arithmetic: rel 1e-12 holds on any CPU."""
     assert train.Config().ratio == 1e-3 and train.Config().literal_ratio is False
-    cfg = train.Config(ratio=1e-3, size=256)
+    cfg = train.Config(ratio=1e-3, size=256, scales="filter")
     assert cfg.equation_ratio() == pytest.approx(1e-3 * 2.5e-5 * 4, rel=1e-12)
+    assert train.Config(ratio=1e-3, size=512, scales="layer").equation_ratio() == pytest.approx(3.4e-8, rel=1e-12)
     assert train.Config(ratio=1e-3, size=512, normalised=False).equation_ratio() == pytest.approx(1e-3, rel=1e-12)
     assert train.Config(ratio=1e-3, size=128, normalised=False).equation_ratio() == pytest.approx(1.6e-2, rel=1e-12)
     assert train.Config(ratio=1e-3, size=256, literal_ratio=True).equation_ratio() == 1e-3
-    assert paper.equation_ratio(1e-3, 256) == cfg.equation_ratio()
-    assert paper.ratio_factor(512) == paper.NETWORK_FACTOR["normalised"]
+    assert paper.equation_ratio(1e-3, 256, "filter") == cfg.equation_ratio()
+    # one factor per network a Config can name, and nothing else
+    assert set(paper.NETWORK_FACTOR) == {*models.SCALES_FILES, "plain"}
+    assert train.Config().network_name() == models.DEFAULT_SCALES
 
 
 def test_cli_flags_and_defaults_come_from_config():
