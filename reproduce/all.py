@@ -27,7 +27,7 @@ FORWARDED = ("size", "iters", "images", "out_dir", "cache_dir", "precision", "op
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__, __file__, published=True)
+    p = common.parser(__doc__, __file__, published=True, only=False)
     p.add_argument("--only", help="comma-separated subset of: " + ", ".join([j[0] for j in JOBS] + ["compare"]))
     args = common.resolve(p, argv)
     only = set(args.only.split(",")) if args.only else None

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
-from config import BAD_INPUT, Config  # noqa: E402
+from config import BAD_INPUT, Config, ConfigError  # noqa: E402
 from images import ImageError, load_rgb, resolve_image, save_rgb, write_atomic, write_text_atomic  # noqa: E402
 from train import Result, progress_bar, save_result, stylize  # noqa: E402
 
@@ -59,9 +59,9 @@ CACHE_VERSION = 2
 # Command line shared by every figure script
 # --------------------------------------------------------------------------- #
 def parser(doc: str, script: str, versions: bool = False, published: bool = False,
-           iters: int | None = None, size: int | None = None) -> argparse.ArgumentParser:
+           iters: int | None = None, size: int | None = None, only: bool = True) -> argparse.ArgumentParser:
     """The common flags. ``iters``, ``size``: this script's defaults where they are not BUDGET and the
-    paper's usual 512 px."""
+    paper's usual 512 px. ``only``: the script lays out its panels through ``compute`` (--only works)."""
     name = Path(script).stem
     p = argparse.ArgumentParser(prog=f"python reproduce/{name}.py", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,6 +85,10 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
     p.add_argument("--cache-dir", type=Path, help="panel cache (default .cache/panels; <out-dir>/cache with --quick)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="network precision (default auto)")
     p.add_argument("--optimizer", choices=("lbfgsb", "lbfgs", "adam"), help="default lbfgsb (scipy L-BFGS-B)")
+    if only:
+        p.add_argument("--only", type=lambda s: tuple(k for k in s.split(",") if k), metavar="KEY[,KEY]",
+                       help="compute only these panels into the cache (keys as in the figure's JSON, e.g. C,B) "
+                            "and write no figure: for splitting a long figure over several sessions")
     p.add_argument("--literal-ratio", action="store_true",
                    help="put the printed alpha/beta into Eq. 7 as they are, without paper.equation_ratio's "
                         "translation to this repository's network and size")
@@ -135,6 +139,8 @@ def cli(main) -> int:
     """Run a script's main(); one-line errors with exit 2 for unusable inputs, 130 on Ctrl-C."""
     try:
         return main() or 0
+    except OnlyDone:
+        return 0
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -329,6 +335,8 @@ def show(ax, rgb: torch.Tensor, title: str = "", inset: torch.Tensor | None = No
 
 def compute(figure_run: FigureRun, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
     """Every panel of ``grid`` as RGB [1, 3, H, W]: computed or cached, or the image it shows."""
+    if getattr(figure_run.args, "only", None):
+        compute_only(figure_run, [p for row in grid for p in row if p is not None])
     check_inputs(p for row in grid for p in row)
     if figure_run.args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
         torch.set_num_threads(1)
@@ -368,3 +376,23 @@ def layout(figure_run: FigureRun, grid: list[list[Panel | None]], pictures: dict
 def figure(figure_run: FigureRun, grid: list[list[Panel | None]], title: str, **layout_options) -> Path:
     """compute + layout: the whole of a grid figure."""
     return layout(figure_run, grid, compute(figure_run, grid), title, **layout_options)
+
+
+class OnlyDone(Exception):
+    """Raised once --only has computed its panels: the script writes no figure; ``cli`` exits 0."""
+
+
+def compute_only(figure_run: FigureRun, panels: list[Panel]) -> None:
+    """--only: run the named panels into the panel cache; the figure and its files stay as they are."""
+    computed = {p.key: p for p in panels if p.config is not None}
+    unknown = [key for key in figure_run.args.only if key not in computed]
+    if unknown:
+        raise ConfigError(f"--only: no computed panel {', '.join(unknown)} in {figure_run.name}; "
+                          f"choose from {', '.join(computed)}")
+    chosen = [computed[key] for key in figure_run.args.only]
+    check_inputs(chosen)
+    for p in chosen:
+        result = run_panel(p.config, figure_run.args.cache_dir, f"{figure_run.name} {p.key}")
+        print(f"{figure_run.name} {p.key}: {cached(p.config, figure_run.args.cache_dir)} ({result.evaluations} "
+              f"evaluations, {result.wall_time:.0f} s)", file=sys.stderr)
+    raise OnlyDone

@@ -35,7 +35,7 @@ def plateau(totals, threshold: float, window: int = WINDOW) -> int | None:
 
 
 def main(argv=None) -> int:
-    args = common.parse(__doc__, argv, __file__, iters=DEFAULT_ITERS)
+    args = common.parse(__doc__, argv, __file__, iters=DEFAULT_ITERS, only=False)
     s = common.FigureRun(args, "convergence")
     optimizers = (args.optimizer,) if args.optimizer else OPTIMIZERS
     panels = [common.Panel(opt, s.config(ratio=RATIO, content=PHOTO, style=STYLE, init="noise", tol=0.0,

@@ -24,7 +24,7 @@ def monotonic(values, rising: bool) -> list[int]:
 
 
 def main(argv=None) -> int:
-    args = common.parse(__doc__, argv, __file__)
+    args = common.parse(__doc__, argv, __file__, only=False)
     s = common.FigureRun(args, "ratio_sweep")
     panels = [common.Panel(ratio_str(r), s.config(ratio=r, content=PHOTO, style=STYLE, style_layers=paper.STYLE_LAYERS,
                                                   init="noise"), f"α/β = {ratio_str(r)}")

@@ -17,7 +17,7 @@ FIGURES = ("fig1", "cvpr_fig1", "fig2", "cvpr_fig3", "fig3", "cvpr_fig4", "cvpr_
            "ablation_style_representation", "ablation_content_loss", "convergence")
 NEED_PUBLISHED = ("cvpr_fig5", "cvpr_fig7")  # their inputs exist only among the published panels
 SCRIPTS = ("fig1", "fig2", "fig3", "cvpr_fig5", "cvpr_fig6", "cvpr_fig7", "ratio_sweep", "ablations", "convergence",
-           "all", "compare")
+           "all", "compare", "coarse_to_fine")
 
 
 def run(*args, env=None):
@@ -75,3 +75,35 @@ def test_help(script, capsys):
     with pytest.raises(SystemExit) as exit:
         module.main(["--help"])
     assert exit.value.code == 0 and capsys.readouterr().out.startswith(f"usage: python reproduce/{script}.py")
+
+
+def test_only_computes_the_named_panels_into_the_cache_and_writes_no_figure(tmp_path, neckarfront):
+    env = {"GATYS_IMAGES": str(neckarfront.parent)}
+    result = run("reproduce/fig2.py", "--quick", "--out-dir", str(tmp_path), "--only", "C", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((tmp_path / "cache").glob("*.png"))) == 1 and not (tmp_path / "fig2.png").exists()
+    result = run("reproduce/fig2.py", "--quick", "--out-dir", str(tmp_path), "--only", "Z", env=env)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: --only: no computed panel Z in fig2; choose from B, C, D, E, F"]
+
+
+def test_time_to_quality_reads_the_crossing_at_the_final_size():
+    from coarse_to_fine import time_to_quality
+    direct = [{"total": t, "seconds": s} for t, s in ((10, 1), (8, 2), (6, 3), (5, 4))]
+    scheduled = ([{"total": t, "seconds": s, "size": 256} for t, s in ((20, 0.1), (1, 0.2))] +  # own objective
+                 [{"total": t, "seconds": s, "size": 512} for t, s in ((7, 0.5), (5.5, 0.9), (4.9, 1.3), (6, 1.7))])
+    got = time_to_quality(direct, scheduled, 512)
+    assert got == {"direct_loss": 5.0, "direct_seconds": 4.0, "scheduled_loss": 4.9, "scheduled_seconds": 1.7,
+                   "seconds_to_direct_loss": 1.3, "fraction": 1.3 / 4.0}
+    assert time_to_quality(direct, scheduled[:4], 512)["fraction"] is None  # never reached
+
+
+def test_coarse_to_fine_quick(tmp_path, neckarfront):
+    result = run("reproduce/coarse_to_fine.py", "--quick", "--out-dir", str(tmp_path), "--panels", "C",
+                 "--schedule", "32:2", "--final", "2", env={"GATYS_IMAGES": str(neckarfront.parent)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((tmp_path / "coarse_to_fine.json").read_text())
+    assert set(meta["time_to_quality"]["C"]) >= {"direct_loss", "fraction"}
+    panels = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
+    scheduled = [p for p in panels if p["config"]["schedule"]]
+    assert len(panels) == 2 and [h["size"] for h in scheduled[0]["history"]] == [32, 32, 64, 64]
