@@ -66,10 +66,10 @@ class Config:
     seed: int = _opt(0, "seed of the noise start (CPU generator: the same on every device)")
     optimizer: str = _opt("lbfgsb", "lbfgsb (scipy L-BFGS-B, pixel bounds) | lbfgs (torch) | adam",
                           choices=("lbfgsb", "lbfgs", "adam"))
-    iters: int = _opt(1000, "budget in function evaluations (forward + backward passes), for every optimiser")
+    budget: int = _opt(1000, "budget in function evaluations (forward + backward passes), for every optimiser")
     schedule: tuple[tuple[int, int], ...] = _opt(
         (), "coarse-to-fine, beyond the paper (Gatys et al., CVPR 2017): stages run before the --size one, as "
-            "LONG_EDGE:EVALUATIONS[,...]; e.g. --schedule 256:300 --iters 200 runs 300 evaluations at 256 px, then "
+            "LONG_EDGE:EVALUATIONS[,...]; e.g. --schedule 256:300 --budget 200 runs 300 evaluations at 256 px, then "
             "200 at --size, each stage starting from the previous result upsampled, with targets recomputed at "
             "its size. Empty: one direct run, as in the paper", type=parse_schedule, metavar="SCHEDULE")
     tol: float = _opt(1e-4, "stop when the best loss improved by less than this fraction over the last "
@@ -105,8 +105,8 @@ class Config:
         return self.ratio if self.literal_ratio else paper.equation_ratio(self.ratio, self.size, self.network_name())
 
     def stages(self) -> tuple[tuple[int, int], ...]:
-        """(long edge, evaluations) of every stage, the last one at --size with --iters."""
-        return (*self.schedule, (self.size, self.iters))
+        """(long edge, evaluations) of every stage, the last one at --size with --budget."""
+        return (*self.schedule, (self.size, self.budget))
 
     def network_name(self) -> str:
         """The network as paper.NETWORK_FACTOR names it: the scales' name, or "plain"."""
@@ -130,7 +130,7 @@ def check(cfg: Config, writes_output: bool = False) -> None:
     def flag(name: str) -> str:
         return "--" + name.replace("_", "-")
 
-    for name in ("size", "iters", "lbfgs_memory"):
+    for name in ("size", "budget", "lbfgs_memory"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{flag(name)} must be at least 1, not {getattr(cfg, name)}")
     for name in ("height", "style_size"):

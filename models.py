@@ -45,7 +45,7 @@ SCALES_FILES = {
     "filter": _CALIBRATION / "vgg19_scales.json",                        # one per filter, the paper's six images
     "layer-paper": _CALIBRATION / "vgg19_scales_paper_avg_layer.json",  # one per layer, the paper's six images
 }
-DEFAULT_SCALES = "filter"
+DEFAULT_SCALES = "layer"
 
 
 class WeightsError(ValueError):

@@ -289,7 +289,7 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
     t0 = time.perf_counter()
     check(cfg)
     spec = cfg.network()
-    stages = [dataclasses.replace(cfg, size=edge, iters=count, schedule=()) for edge, count in cfg.stages()]
+    stages = [dataclasses.replace(cfg, size=edge, budget=count, schedule=()) for edge, count in cfg.stages()]
     inputs = [prepare_images(stage, spec.device) for stage in stages]  # every size refused before any work
     net = net if net is not None else spec.build()
     history, start, x, reason, interrupted, finite = [], None, None, "", False, True
@@ -327,7 +327,7 @@ def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: t
     else:  # bilinear weights are convex, so the upsampled image stays within the pixel bounds
         x0 = torch.nn.functional.interpolate(start_x, size=shape[-2:], mode="bilinear", align_corners=False)
     lower, upper = prep.bounds(x0)
-    objective = Objective(net, loss, cfg.iters, cfg.tol, callback, earlier, clock)
+    objective = Objective(net, loss, cfg.budget, cfg.tol, callback, earlier, clock)
     interrupted, finite = False, True
     try:
         if cfg.optimizer == "lbfgsb":

@@ -236,13 +236,13 @@ def child_memory(long_edge: int, images: str | None) -> dict:
             "estimate_fp32": models.estimate_memory_bytes(*hw, ["conv4_2", *paper.STYLE_LAYERS])}
 
 
-def child_optimizer(optimizer: str, long_edge: int, iters: int, images: str | None) -> dict:
+def child_optimizer(optimizer: str, long_edge: int, budget: int, images: str | None) -> dict:
     if os.environ.get(UNLIMITED_BLAS):
         import contextlib
         import threadpoolctl
         threadpoolctl.threadpool_limits = lambda *args, **kwargs: contextlib.nullcontext()
     result = train.stylize(train.Config(content=CONTENT, style=STYLE, size=long_edge, optimizer=optimizer,
-                                        iters=iters, tol=0.0, precision=FAST, images=images))
+                                        budget=budget, tol=0.0, precision=FAST, images=images))
     seconds = [h["seconds"] for h in result.history]
     return {"optimizer": optimizer, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
             "intervals": [b - a for a, b in zip(seconds, seconds[1:])], "wall_time": result.wall_time,
@@ -305,17 +305,17 @@ OPTIMIZER_RUNS = (("lbfgsb", "scipy L-BFGS-B", {}),
                   ("lbfgsb", "scipy L-BFGS-B, BLAS threads not limited", {UNLIMITED_BLAS: "1"}))
 
 
-def section_optimizers(size: int, iters: int, rounds: int, images: str | None, fresh: bool = True) -> dict:
+def section_optimizers(size: int, budget: int, rounds: int, images: str | None, fresh: bool = True) -> dict:
     """``fresh``: each run in its own process (clean allocator and thread state); --tiny runs them in this
     process to stay fast and drops the unlimited-BLAS row."""
-    log(f"optimiser paths at {size} px, {iters} evaluations x {rounds} rounds (load {machine.load_average()})")
+    log(f"optimiser paths at {size} px, {budget} evaluations x {rounds} rounds (load {machine.load_average()})")
     plan = OPTIMIZER_RUNS if fresh else tuple(r for r in OPTIMIZER_RUNS if not r[2])
     runs: dict[str, list[dict]] = {label: [] for _, label, _ in plan}
     for _ in range(rounds):
         for opt, label, env in plan:
             extra = ["--images", images] if images else []
-            runs[label].append(run_child(["--child-optimizer", opt, str(size), str(iters), *extra], env) if fresh
-                               else child_optimizer(opt, size, iters, images))
+            runs[label].append(run_child(["--child-optimizer", opt, str(size), str(budget), *extra], env) if fresh
+                               else child_optimizer(opt, size, budget, images))
     out = {}
     for label, rs in runs.items():
         intervals = [t for r in rs for t in r["intervals"]]
@@ -323,7 +323,7 @@ def section_optimizers(size: int, iters: int, rounds: int, images: str | None, f
                       "median": statistics.median(intervals), "mean": statistics.fmean(intervals),
                       "raw": sum(r["evaluating_seconds"] for r in rs) / sum(r["evaluations"] for r in rs),
                       "intervals": intervals}
-    return {"size": size, "iters": iters, "rounds": rounds, "load": machine.load_average(), "runs": out, "fresh": fresh}
+    return {"size": size, "budget": budget, "rounds": rounds, "load": machine.load_average(), "runs": out, "fresh": fresh}
 
 
 def section_memory(sizes: list[int], images: str | None) -> dict:
@@ -409,7 +409,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     rows = [[label, "+".join(map(str, r["evaluations"])), fmt(r["median"]), fmt(r["mean"]), fmt(r["raw"]),
              fmt(r["median"] / lb, 3), fmt(r["median"] / bare, 3) if bare else "n/a"] for label, r in runs.items()]
     parts.append(f"## 2. Optimiser paths: wall time per evaluation at {opt['size']} px, fast path\n\n"
-                 f"`train.stylize(Config(..., optimizer=X, iters={opt['iters']}, tol=0, precision='bf16'))`, "
+                 f"`train.stylize(Config(..., optimizer=X, budget={opt['budget']}, tol=0, precision='bf16'))`, "
                  f"{opt['rounds']} round(s), "
                  + ("each run in a fresh process" if opt["fresh"] else "in the benchmark's process (--tiny)")
                  + "; per evaluation = interval between consecutive evaluations (first one excluded), so it "
@@ -498,8 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child_memory(args.child_memory, args.images)))
         return 0
     if args.child_optimizer:
-        opt, size, iters = args.child_optimizer
-        print(json.dumps(child_optimizer(opt, int(size), int(iters), args.images)))
+        opt, size, budget = args.child_optimizer
+        print(json.dumps(child_optimizer(opt, int(size), int(budget), args.images)))
         return 0
 
     t0 = time.perf_counter()
@@ -507,17 +507,17 @@ def main(argv: list[str] | None = None) -> int:
     log(f"load average at start: {meta['load_start']}")
     if args.tiny:
         sizes, reps, mem_sizes, main_size = [64], {64: 2}, [64], 64
-        opt_iters, opt_rounds, mm_sizes = 3, 1, {"fp32": 512, FAST: 512}
+        opt_budget, opt_rounds, mm_sizes = 3, 1, {"fp32": 512, FAST: 512}
     else:
         sizes, reps, mem_sizes, main_size = [256, 512, 1024], {256: 7, 512: 5, 1024: 3}, [512, 1024, 2048], 512
-        opt_iters, opt_rounds, mm_sizes = 21, 2, {"fp32": 2048, FAST: 4096}
+        opt_budget, opt_rounds, mm_sizes = 21, 2, {"fp32": 2048, FAST: 4096}
     paper_images(args.images)  # fetch (with checksum) before any timing
     nets = {"fp32": build_net("fp32"), FAST: build_net(FAST)}
     ev = section_evaluations(sizes, reps, args.images, nets)
     fl = section_flops(main_size, reps[main_size], mm_sizes, args.images, nets)
     prof = section_profile(main_size, args.images, nets) if args.profile else None
     del nets
-    opt = section_optimizers(main_size, opt_iters, opt_rounds, args.images, fresh=not args.tiny)
+    opt = section_optimizers(main_size, opt_budget, opt_rounds, args.images, fresh=not args.tiny)
     mem = section_memory(mem_sizes, args.images)
     meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
     text = report(meta, ev, fl, opt, mem, prof)

@@ -3,7 +3,7 @@
 The paper optimises at the output size from white noise ([A] Methods, [C] §2.3). Gatys et al., "Controlling
 Perceptual Factors in Neural Style Transfer" (CVPR 2017), start at a lower resolution and upsample. For each
 CVPR Fig 3 painting asked for, two runs with the paper's settings at --size:
-  direct     the Fig 3 panel itself (--iters evaluations; shared with reproduce/fig2.py through the panel cache);
+  direct     the Fig 3 panel itself (--budget evaluations; shared with reproduce/fig2.py through the panel cache);
   scheduled  --schedule's coarse stages, then --final evaluations at --size (Config.schedule).
 Both optimise the same objective at --size, so their losses there compare directly. Time-to-quality is the
 wall time after which the scheduled run's best loss at --size is at or below the direct run's final best loss,
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     for painting in chosen:
         direct = s.config(ratio=painting.cvpr_ratio, content=paper.PHOTO, style=painting.file)
         scheduled = s.config(ratio=painting.cvpr_ratio, content=paper.PHOTO, style=painting.file,
-                             schedule=args.schedule, iters=args.final)
+                             schedule=args.schedule, budget=args.final)
         runs.append((painting, direct, scheduled))
     for _, *configs in runs:  # every input and stage refused before the first panel is computed
         for cfg in configs:
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         ax.set_ylabel("best L_total so far")
         ax.legend(fontsize=7)
         print(f"Fig 3{painting.panel}: {verdict}")
-    fig.suptitle(f"Coarse-to-fine ({stages}) vs direct ({args.iters} evaluations at {args.size} px)",
+    fig.suptitle(f"Coarse-to-fine ({stages}) vs direct ({args.budget} evaluations at {args.size} px)",
                  fontsize=11)
     s.save(fig, s.caption(), extra={"schedule": args.schedule, "final": args.final, "time_to_quality": results})
     return 0

@@ -42,7 +42,7 @@ REPO = repo.ROOT
 # Config.tol (relative improvement < 1e-4 over 50 evaluations). 500 is what the committed 512 px figures used,
 # so the bare commands rebuild them; figures/convergence.png shows that the loss still falls there.
 BUDGET = 500
-QUICK_SIZE, QUICK_ITERS = 64, 5     # --quick: a smoke test of every code path, not a result
+QUICK_SIZE, QUICK_BUDGET = 64, 5     # --quick: a smoke test of every code path, not a result
 DEFAULT_OUT = REPO / "figures"
 DEFAULT_CACHE = REPO / ".cache" / "panels"
 QUICK_OUT = REPO / ".cache" / "quick"
@@ -59,8 +59,8 @@ CACHE_VERSION = 2
 # Command line shared by every figure script
 # --------------------------------------------------------------------------- #
 def parser(doc: str, script: str, versions: bool = False, published: bool = False,
-           iters: int | None = None, size: int | None = None, only: bool = True) -> argparse.ArgumentParser:
-    """The common flags. ``iters``, ``size``: this script's defaults where they are not BUDGET and the
+           budget: int | None = None, size: int | None = None, only: bool = True) -> argparse.ArgumentParser:
+    """The common flags. ``budget``, ``size``: this script's defaults where they are not BUDGET and the
     paper's usual 512 px. ``only``: the script lays out its panels through ``compute`` (--only works)."""
     name = Path(script).stem
     p = argparse.ArgumentParser(prog=f"python reproduce/{name}.py", description=doc,
@@ -70,7 +70,7 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
                        help="whose settings: arXiv 1508.06576 [A] (default) or CVPR 2016 [C]")
     p.add_argument("--size", type=int, help=f"long edge of every panel in px (default {size or paper.SIZE}, "
                                             "as in the paper)")
-    p.add_argument("--iters", type=int, help=f"budget in evaluations per panel (default {iters or BUDGET}); "
+    p.add_argument("--budget", type=int, help=f"budget in evaluations per panel (default {budget or BUDGET}); "
                                              "a panel also stops when its loss improves < 1e-4 over 50 evaluations")
     p.add_argument("--images", help="paper image directory (default $GATYS_IMAGES, else data/paper-images; "
                                     "missing images are downloaded and checksummed)")
@@ -78,7 +78,7 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
         p.add_argument("--published", type=Path, help=f"directory of the published CVPR panels, from your own "
                                                       f"copy of the paper (default ${PUBLISHED_ENV}); read at run "
                                                       "time, never copied into the repo")
-    p.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_SIZE} px, {QUICK_ITERS} evaluations, "
+    p.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_SIZE} px, {QUICK_BUDGET} evaluations, "
                                                         "written to .cache/quick (never to figures/)")
     p.add_argument("--out-dir", type=Path, help="where <figure>.png and .json go (default figures/; "
                                                 ".cache/quick with --quick)")
@@ -92,7 +92,7 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
     p.add_argument("--literal-ratio", action="store_true",
                    help="put the printed alpha/beta into Eq. 7 as they are, without paper.equation_ratio's "
                         "translation to this repository's network and size")
-    p.set_defaults(script=name, default_iters=iters, default_size=size)
+    p.set_defaults(script=name, default_budget=budget, default_size=size)
     return p
 
 
@@ -102,12 +102,12 @@ def resolve(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argpar
     args = p.parse_args(argv)
     args.argv, args.given = argv, dict(vars(args))
     args.size = args.size or (QUICK_SIZE if args.quick else args.default_size or paper.SIZE)
-    args.iters = args.iters or (QUICK_ITERS if args.quick else args.default_iters or BUDGET)
+    args.budget = args.budget or (QUICK_BUDGET if args.quick else args.default_budget or BUDGET)
     args.out_dir = (args.out_dir or (QUICK_OUT if args.quick else DEFAULT_OUT)).resolve()
     if args.quick and args.out_dir == DEFAULT_OUT.resolve():
         p.error("--quick never writes into figures/; choose another --out-dir")
     args.cache_dir = args.cache_dir or (args.out_dir / "cache" if args.quick else DEFAULT_CACHE)
-    for name in ("size", "iters"):
+    for name in ("size", "budget"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1, not {getattr(args, name)}")
     return args
@@ -178,7 +178,7 @@ def run_panel(cfg: Config, cache_dir: Path = DEFAULT_CACHE, description: str = "
     png = cached(cfg, cache_dir)
     if png is not None:
         return Result.from_json(json.loads(png.with_suffix(".json").read_text()), load_rgb(png))
-    bar = progress_bar(cfg.iters, description)
+    bar = progress_bar(cfg.budget, description)
     try:
         result = stylize(cfg, bar, shared_network(cfg.network()))
     finally:
@@ -218,7 +218,7 @@ class FigureRun:
     def config(self, **settings) -> Config:
         """A panel's Config: the common flags plus ``settings``; ``ratio`` is the alpha/beta as printed."""
         a = self.args
-        base = {"size": a.size, "iters": a.iters, "images": a.images, "literal_ratio": a.literal_ratio}
+        base = {"size": a.size, "budget": a.budget, "images": a.images, "literal_ratio": a.literal_ratio}
         base.update({k: getattr(a, k) for k in ("precision", "optimizer") if getattr(a, k)})
         return Config(**{**base, **settings})
 
@@ -262,7 +262,7 @@ class FigureRun:
                                f"({paper.REFERENCE_SIZE}/{self.args.size})² = × {factor:.3g}")
         tol = f", tol {cfg['tol']:g}" if "tol" in cfg else ""
         return (("QUICK SMOKE TEST, not a result · " if self.args.quick else "")
-                + f"{self.args.size} px long edge · {cfg.get('optimizer', '')}, budget {self.args.iters} evaluations"
+                + f"{self.args.size} px long edge · {cfg.get('optimizer', '')}, budget {self.args.budget} evaluations"
                 + f"{tol}, used {used} · {ratio}")
 
     def save(self, fig, caption: str, extra: dict | None = None) -> Path:
@@ -276,7 +276,7 @@ class FigureRun:
                 "command": shlex.join(["python", f"reproduce/{self.args.script}.py", *self.args.argv]),
                 "invoked_as": shlex.join(sys.argv),
                 "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()
-                             if k not in ("argv", "given", "default_iters", "default_size")},
+                             if k not in ("argv", "given", "default_budget", "default_size")},
                 **(extra or {}),
                 "panels": self.records,
                 "wall_time_s": {"this_run": round(wall, 1),

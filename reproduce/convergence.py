@@ -21,7 +21,7 @@ from train import WINDOW  # noqa: E402  the 50 evaluations over which Config.tol
 (PHOTO, STYLE), RATIO = paper.HEADLINE_PAIR, paper.FIG6_RATIO  # [A] Fig 2 C, [C] Fig 6
 OPTIMIZERS = ("lbfgsb", "lbfgs", "adam")
 THRESHOLDS = (1e-3, 1e-4)
-DEFAULT_ITERS = 2000
+DEFAULT_BUDGET = 2000
 
 
 def plateau(totals, threshold: float, window: int = WINDOW) -> int | None:
@@ -35,7 +35,7 @@ def plateau(totals, threshold: float, window: int = WINDOW) -> int | None:
 
 
 def main(argv=None) -> int:
-    args = common.parse(__doc__, argv, __file__, iters=DEFAULT_ITERS, only=False)
+    args = common.parse(__doc__, argv, __file__, budget=DEFAULT_BUDGET, only=False)
     s = common.FigureRun(args, "convergence")
     optimizers = (args.optimizer,) if args.optimizer else OPTIMIZERS
     panels = [common.Panel(opt, s.config(ratio=RATIO, content=PHOTO, style=STYLE, init="noise", tol=0.0,

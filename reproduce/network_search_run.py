@@ -2,7 +2,7 @@
 network, alpha/beta given as the literal Eq. 7 weight:
 
     python reproduce/network_search_run.py NAME --scales layer --style van_gogh_starry_night.jpg \
-        --ratio 1.1e-7 [--iters 500] [--size 256]
+        --ratio 1.1e-7 [--budget 500] [--size 256]
 
 Writes .cache/network_search/NAME.png and NAME.json (train.save_result), then prints the distances of
 reproduce/compare.py (raw and print colour, per layer, grain) against --published-panel when given.
@@ -33,16 +33,16 @@ def main(argv=None) -> int:
                    help="the plain network or a named normalisation (models.SCALES_FILES)")
     p.add_argument("--style", help="painting (omit for a content-only reconstruction)")
     p.add_argument("--ratio", type=float, default=1e-3)
-    p.add_argument("--iters", type=int, default=500)
+    p.add_argument("--budget", type=int, default=500)
     p.add_argument("--content-layer", default="conv4_2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=512)
     args = p.parse_args(argv)
     cfg = train.Config(content=paper.PHOTO, style=args.style, size=args.size, ratio=args.ratio, literal_ratio=True,
-                       content_layer=args.content_layer, iters=args.iters, tol=0.0, seed=args.seed,
+                       content_layer=args.content_layer, budget=args.budget, tol=0.0, seed=args.seed,
                        normalised=args.scales != "plain",
                        scales=models.DEFAULT_SCALES if args.scales == "plain" else args.scales)
-    bar = train.progress_bar(cfg.iters, args.name)
+    bar = train.progress_bar(cfg.budget, args.name)
     result = train.stylize(cfg, bar)
     OUT.mkdir(parents=True, exist_ok=True)
     out = train.save_result(result, OUT / f"{args.name}.png")

@@ -1,6 +1,6 @@
 """Quality parity of the fast path: the same synthesis in fp32 and in bf16 + channels_last, both judged in fp32.
 
-From the same noise seed, ``--iters`` evaluations of torch L-BFGS (tol 0) at 256 px, Neckarfront + The Starry
+From the same noise seed, ``--budget`` evaluations of torch L-BFGS (tol 0) at 256 px, Neckarfront + The Starry
 Night at the balance the figures use (printed 1e-3 x the measured factor, scaled to the size), once with the
 network in float32 and once in the fast path (bf16 network, channels_last; the Gram matrices, losses,
 optimiser state and image are float32 in both). Each run's best iterate is then evaluated
@@ -8,7 +8,7 @@ with the float32 network and float32 targets, so both numbers are on the same sc
 (bf16 - fp32) / fp32 is the figure of merit (target: within 1 %).
 
     python reproduce/precision.py                 # 500 evaluations each, about 4 minutes on 2 cores
-    python reproduce/precision.py --iters 20      # a quick check
+    python reproduce/precision.py --budget 20      # a quick check
 
 Writes figures/precision.png (the two images side by side, fp32 losses in the titles, and both loss curves)
 and figures/precision.json.
@@ -44,9 +44,9 @@ def run(precision: str, args) -> dict:
         best["x"] = p.best_x
 
     cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=args.size,
-                       ratio=paper.FIG6_RATIO, optimizer="lbfgs", iters=args.iters, tol=0.0,
+                       ratio=paper.FIG6_RATIO, optimizer="lbfgs", budget=args.budget, tol=0.0,
                        seed=args.seed, precision=precision, images=args.images)
-    print(f"[precision] {precision}: {args.iters} evaluations at {args.size} px (load {machine.load_average()})",
+    print(f"[precision] {precision}: {args.budget} evaluations at {args.size} px (load {machine.load_average()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
     totals = [h["total"] for h in result.history]
@@ -73,7 +73,7 @@ def fp32_judge(images: str | None, size: int):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--iters", type=int, default=500, help="L-BFGS evaluations per run")
+    p.add_argument("--budget", type=int, default=500, help="L-BFGS evaluations per run")
     p.add_argument("--size", type=int, default=256, help="long edge in px")
     p.add_argument("--seed", type=int, default=0, help="noise seed (the same for both runs)")
     p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "command": " ".join(["python reproduce/precision.py", *(sys.argv[1:] if argv is None else argv)]),
-        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO, "equation_ratio": runs["fp32"]["result"].config.equation_ratio(), "iters": args.iters, "seed": args.seed,
+        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO, "equation_ratio": runs["fp32"]["result"].config.equation_ratio(), "budget": args.budget, "seed": args.seed,
                      "optimizer": "lbfgs", "tol": 0,
                      "content": paper.PHOTO, "style": paper.STARRY_NIGHT,
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
@@ -140,7 +140,7 @@ def figure(runs: dict, rel: float, args, path: Path) -> None:
     ax.set_ylabel("L_total")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.suptitle(f"Same noise seed, torch L-BFGS, {args.iters} evaluations at {args.size} px: "
+    fig.suptitle(f"Same noise seed, torch L-BFGS, {args.budget} evaluations at {args.size} px: "
                  f"(bf16 - fp32) / fp32 = {100 * rel:+.2f} % (both losses evaluated in fp32)", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))

@@ -29,7 +29,7 @@ import models
 import train
 from conftest import REPO, cli_env
 
-FAST = ("--size", "64", "--iters", "3", "--device", "cpu")
+FAST = ("--size", "64", "--budget", "3", "--device", "cpu")
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -61,7 +61,7 @@ BAD_ARGUMENTS = [
     ("out-is-a-directory", {"--out": "{d}/adir.png"}, "is a directory"),
     ("out-gif", {"--out": "{d}/out.gif"}, "unsupported output format .gif"),
     ("out-without-extension", {"--out": "{d}/out"}, "unsupported output format (no extension)"),
-    ("iters-0", {"--iters": "0"}, "--iters must be at least 1"),
+    ("budget-0", {"--budget": "0"}, "--budget must be at least 1"),
     ("size-0", {"--size": "0"}, "--size must be at least 1"),
     ("size-negative", {"--size": "-5"}, "--size must be at least 1, not -5"),
     ("size-not-an-integer", {"--size": "abc"}, "--size: invalid int value: 'abc'"),
@@ -114,7 +114,7 @@ SKIP = {"device-cuda-7": torch.cuda.device_count() > 7, "device-cuda-without-gpu
 
 def bad_argv(flags: dict, names: dict) -> list[str]:
     base = {"--content": "{neckarfront}", "--style": "{starry_night}", "--out": "{d}/out.png", "--size": "32",
-            "--iters": "2", "--device": "cpu", "--precision": "fp32"}
+            "--budget": "2", "--device": "cpu", "--precision": "fp32"}
     argv = []
     for flag, value in {**base, **flags}.items():
         if value is not None:
@@ -152,7 +152,7 @@ def bad_argument_runs(tmp_path_factory, image_dir, bad_files, neckarfront, starr
                   r["seconds"]) for row, r in zip(jobs, results)}
 
 
-@pytest.mark.parametrize("row", ["size-not-an-integer", "iters-0", "out-under-a-regular-file", "device-tpu"])
+@pytest.mark.parametrize("row", ["size-not-an-integer", "budget-0", "out-under-a-regular-file", "device-tpu"])
 def test_forked_runs_are_what_python_train_py_does(bad_argument_runs, run_cli, row):
     _, argv, forked, _ = bad_argument_runs[row]
     fresh = run_cli(*argv)
@@ -188,7 +188,7 @@ def test_bad_arguments_are_refused_in_one_line(bad_argument_runs, row, flags, ex
 # read or any network built.
 API_BAD = [
     ("neither-image", {"content": None, "style": None}, "give --content, --style or both"),
-    ("iters-0", {"iters": 0}, "--iters must be at least 1"),
+    ("budget-0", {"budget": 0}, "--budget must be at least 1"),
     ("size-negative", {"size": -5}, "--size must be at least 1"),
     ("height-0", {"height": 0}, "--height must be at least 1"),
     ("ratio-nan", {"ratio": math.nan}, "--ratio must be a finite number > 0"),
@@ -225,7 +225,7 @@ def nothing_may_start(monkeypatch):
 def test_bad_config_is_refused_by_check_and_stylize(nothing_may_start, neckarfront, starry_night, tmp_path, row,
                                                    overrides, expected):
     cfg = train.Config(**{"content": str(neckarfront), "style": str(starry_night), "out": str(tmp_path / "o.png"),
-                          "size": 32, "iters": 2, "device": "cpu", "precision": "fp32", **overrides})
+                          "size": 32, "budget": 2, "device": "cpu", "precision": "fp32", **overrides})
     for attempt in (lambda: config.check(cfg), lambda: config.check(cfg, writes_output=True),
                     lambda: train.stylize(cfg)):
         with pytest.raises(ValueError) as info:
@@ -321,7 +321,7 @@ def test_non_finite_loss_exits_3_and_saves(run_cli, neckarfront, starry_night, t
     before the run, see test_bad_arguments_are_refused_in_one_line.)"""
     out = tmp_path / "out.png"
     proc = run_cli("--content", neckarfront, "--style", starry_night, "--out", out, "--ratio", "1e300",
-                   "--literal-ratio", "--size", "32", "--iters", "5", "--device", "cpu", "--precision", "fp32")
+                   "--literal-ratio", "--size", "32", "--budget", "5", "--device", "cpu", "--precision", "fp32")
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = error_lines(proc.stderr)
@@ -338,7 +338,7 @@ def test_ctrl_c_saves_image_and_json_and_exits_130(image_dir, neckarfront, starr
     log = tmp_path / "stderr.txt"
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "train.py", "--content", str(neckarfront), "--style",
-                                 str(starry_night), "--out", str(out), "--size", "64", "--iters", "100000",
+                                 str(starry_night), "--out", str(out), "--size", "64", "--budget", "100000",
                                  "--tol", "0", "--device", "cpu", "--precision", "fp32"],
                                 cwd=REPO, env=cli_env(image_dir), stdout=subprocess.DEVNULL, stderr=err)
         try:

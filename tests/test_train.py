@@ -37,7 +37,7 @@ def pair_config(neckarfront, starry_night, **overrides) -> train.Config:
     # ratio 1e-3 taken literally as the alpha/beta of Eq. 7 (not translated from a printed ratio): the
     # content-heavy objective whose fall the optimiser budgets below were set for
     base = dict(content=str(neckarfront), style=str(starry_night), size=64, precision="fp32", device="cpu",
-                tol=0.0, iters=5, ratio=1e-3, literal_ratio=True)
+                tol=0.0, budget=5, ratio=1e-3, literal_ratio=True)
     return train.Config(**{**base, **overrides})
 
 
@@ -142,7 +142,7 @@ def test_lbfgsb_first_steps_lower_the_loss_as_the_gradient_predicts(monkeypatch,
     (>= 3e-3) is >= 30x any difference in f between CPU kernels (float32: ~1e-6; bfloat16 activations:
     ~1e-4; fp32 and bf16 themselves differ by <= 2e-5 here), so [0.5, 1.1] and > 0.01 hold on every CPU.
     """
-    cfg = pair_config(neckarfront, starry_night, size=32, iters=1000, precision=precision)
+    cfg = pair_config(neckarfront, starry_night, size=32, budget=1000, precision=precision)
     cap, result = capture_lbfgsb(monkeypatch, cfg)
     assert result.environment["network_dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[precision]
     f, y0 = cap["fun"], cap["x0"]
@@ -159,7 +159,7 @@ def test_lbfgsb_is_given_the_start_image_and_pixel_bounds(monkeypatch, neckarfro
     """Tolerances: the noise start has std 1 grey level (1/255 in RGB), so its largest deviation over 2304
     values is ~0.014, half of 0.03 (a fixed seed; CPU kinds differ in the noise by float32 ulps only). The
     bounds go through y = x / sqrt(n) and back in float64: exact to ~1e-14, far inside rtol 1e-6."""
-    cfg = pair_config(neckarfront, starry_night, size=32, iters=1000, lbfgs_memory=7)
+    cfg = pair_config(neckarfront, starry_night, size=32, budget=1000, lbfgs_memory=7)
     cap, _ = capture_lbfgsb(monkeypatch, cfg)
     y0, bounds = cap["x0"], np.asarray(cap["bounds"])
     unit = math.sqrt(y0.size)
@@ -220,8 +220,8 @@ def test_objective_scales_by_first_loss(neckarfront, starry_night):
 # --------------------------------------------------------------------------- #
 # The three optimisers
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("optimizer, iters, lr", [("lbfgsb", 45, 1.0), ("lbfgs", 45, 1.0), ("adam", 60, 5.0)])
-def test_optimiser_lowers_loss_fivefold_on_64px_pair(neckarfront, starry_night, optimizer, iters, lr):
+@pytest.mark.parametrize("optimizer, budget, lr", [("lbfgsb", 45, 1.0), ("lbfgs", 45, 1.0), ("adam", 60, 5.0)])
+def test_optimiser_lowers_loss_fivefold_on_64px_pair(neckarfront, starry_night, optimizer, budget, lr):
     """From white noise, Neckarfront + Starry Night at 64 px: the best total loss falls >= 5x within the budget,
     every evaluation is counted, and the bounded optimisers keep the image inside the valid pixel range.
 
@@ -234,13 +234,13 @@ def test_optimiser_lowers_loss_fivefold_on_64px_pair(neckarfront, starry_night, 
     inside them in float64 and x is y rounded to float32 (<= 1.5e-5 off at |x| <= 152); Adam clips in float32
     (exact); both are far inside the 1e-3 slack."""
     progress = []
-    cfg = pair_config(neckarfront, starry_night, optimizer=optimizer, iters=iters, lr=lr)
+    cfg = pair_config(neckarfront, starry_night, optimizer=optimizer, budget=budget, lr=lr)
     result = train.stylize(cfg, progress.append)
     totals = [h["total"] for h in result.history]
     assert totals[0] / min(totals) >= 5, (optimizer, totals[0], min(totals))
-    assert result.evaluations == iters == len(result.history)
-    assert result.stop_reason == f"budget of {iters} evaluations used"
-    assert [p.evaluation for p in progress] == list(range(1, iters + 1))
+    assert result.evaluations == budget == len(result.history)
+    assert result.stop_reason == f"budget of {budget} evaluations used"
+    assert [p.evaluation for p in progress] == list(range(1, budget + 1))
     assert [p.best_loss for p in progress] == list(np.minimum.accumulate(totals))
     assert result.finite and not result.interrupted
     # the returned image is the best iterate: the same tensor through the same to_rgb, so exactly equal
@@ -256,7 +256,7 @@ def test_optimiser_lowers_loss_fivefold_on_64px_pair(neckarfront, starry_night, 
 @pytest.mark.parametrize("optimizer", ["lbfgsb", "lbfgs", "adam"])
 def test_evaluations_equal_budget(neckarfront, starry_night, optimizer):
     calls = []
-    cfg = pair_config(neckarfront, starry_night, size=32, optimizer=optimizer, iters=7)
+    cfg = pair_config(neckarfront, starry_night, size=32, optimizer=optimizer, budget=7)
     original = L.TotalLoss.forward
 
     def counting(self, features, x):
@@ -275,14 +275,14 @@ def test_schedule_runs_each_stage_from_the_previous_one_upsampled(neckarfront, s
     """--schedule: stage 1 is the direct run at its size (its own targets and alpha/beta; the same float32
     operations in one process, so equal); stage 2 starts from stage 1's best image upsampled bilinearly, with
     targets recomputed at its own size; evaluations and history count on across stages."""
-    direct = train.stylize(pair_config(neckarfront, starry_night, size=32, iters=4))
-    staged = train.stylize(pair_config(neckarfront, starry_night, size=48, iters=3, schedule=((32, 4),)))
+    direct = train.stylize(pair_config(neckarfront, starry_night, size=32, budget=4))
+    staged = train.stylize(pair_config(neckarfront, starry_night, size=48, budget=3, schedule=((32, 4),)))
     assert staged.evaluations == 7 and [h["size"] for h in staged.history] == [32] * 4 + [48] * 3
     assert [h["evaluation"] for h in staged.history] == list(range(1, 8))
     assert [h["total"] for h in staged.history[:4]] == [h["total"] for h in direct.history]
     assert staged.image.shape[-2:] == (36, 48)
 
-    cfg = pair_config(neckarfront, starry_night, size=48, iters=1)
+    cfg = pair_config(neckarfront, starry_night, size=48, budget=1)
     net = cfg.network().build()
     prep = net.preprocessing
     content, style = (prep.to_net(rgb) for rgb in train.prepare_images(cfg, torch.device("cpu")))
@@ -297,7 +297,7 @@ def test_schedule_runs_each_stage_from_the_previous_one_upsampled(neckarfront, s
 def test_tolerance_stops_with_converged(neckarfront):
     """A trivial problem: content-only reconstruction started at the content image (loss 0 throughout)."""
     cfg = train.Config(content=str(neckarfront), content_layer="conv1_1", init="content", optimizer="adam",
-                       size=32, iters=500, tol=1e-4, precision="fp32", device="cpu")
+                       size=32, budget=500, tol=1e-4, precision="fp32", device="cpu")
     # exactly 0 on any CPU: the target P and the start image's features are the same float32 operations on the
     # same tensor, so they are bit-identical (no tolerance involved); the gradient is then exactly 0 too
     result = train.stylize(cfg)
@@ -310,7 +310,7 @@ def test_tolerance_stops_a_stalled_run(neckarfront):
     """Adam at lr 1e-7 moves each pixel by <= 1e-7 network units per step: over 50 evaluations the loss changes
     by ~1e-6 of itself, 100x under tol 1e-4, whatever the CPU."""
     cfg = train.Config(content=str(neckarfront), content_layer="conv1_1", optimizer="adam", lr=1e-7,
-                       size=32, iters=500, tol=1e-4, precision="fp32", device="cpu", ratio=1.0, literal_ratio=True)
+                       size=32, budget=500, tol=1e-4, precision="fp32", device="cpu", ratio=1.0, literal_ratio=True)
     result = train.stylize(cfg)
     assert result.stop_reason.startswith("converged") and result.evaluations == train.WINDOW + 1
     assert result.history[0]["total"] > 1.0
@@ -432,7 +432,7 @@ def nan_after(monkeypatch, k: int) -> None:
 def test_nan_stops_and_keeps_last_finite_image(monkeypatch, neckarfront, starry_night, optimizer):
     nan_after(monkeypatch, 4)
     progress = []
-    result = train.stylize(pair_config(neckarfront, starry_night, size=32, iters=50, optimizer=optimizer),
+    result = train.stylize(pair_config(neckarfront, starry_night, size=32, budget=50, optimizer=optimizer),
                            progress.append)
     assert not result.finite
     assert result.evaluations == 5
@@ -449,7 +449,7 @@ def test_nan_stops_and_keeps_last_finite_image(monkeypatch, neckarfront, starry_
 def test_nan_from_the_command_line_saves_and_exits_3(monkeypatch, capsys, tmp_path, neckarfront, starry_night):
     nan_after(monkeypatch, 3)
     out = tmp_path / "nan.png"
-    code = train.main(["--content", str(neckarfront), "--style", str(starry_night), "--size", "32", "--iters", "20",
+    code = train.main(["--content", str(neckarfront), "--style", str(starry_night), "--size", "32", "--budget", "20",
                        "--precision", "fp32", "--device", "cpu", "--out", str(out)])
     assert code == 3
     err = capsys.readouterr().err
@@ -479,7 +479,7 @@ def test_equation_ratio_translates_the_printed_ratio():
     assert train.Config().ratio == 1e-3 and train.Config().literal_ratio is False
     cfg = train.Config(ratio=1e-3, size=256, scales="filter")
     assert cfg.equation_ratio() == pytest.approx(1e-3 * 2.5e-5 * 4, rel=1e-12)
-    assert train.Config(ratio=1e-3, size=512, scales="layer").equation_ratio() == pytest.approx(3.4e-8, rel=1e-12)
+    assert train.Config(ratio=1e-3, size=512, scales="layer").equation_ratio() == pytest.approx(8.5e-9, rel=1e-12)
     assert train.Config(ratio=1e-3, size=512, normalised=False).equation_ratio() == pytest.approx(1e-3, rel=1e-12)
     assert train.Config(ratio=1e-3, size=128, normalised=False).equation_ratio() == pytest.approx(1.6e-2, rel=1e-12)
     assert train.Config(ratio=1e-3, size=256, literal_ratio=True).equation_ratio() == 1e-3
@@ -492,7 +492,7 @@ def test_equation_ratio_translates_the_printed_ratio():
 def test_cli_flags_and_defaults_come_from_config():
     parser = train.build_parser()
     help_text = parser.format_help()
-    for flag in ("--content", "--style", "--out", "--size", "--iters", "--ratio", "--literal-ratio", "--optimizer",
+    for flag in ("--content", "--style", "--out", "--size", "--budget", "--ratio", "--literal-ratio", "--optimizer",
                  "--init", "--seed", "--pooling", "--content-layer", "--style-layers", "--images", "--device",
                  "--precision", "--save-every", "--weights", "--tol"):
         assert flag in help_text, flag
@@ -606,7 +606,7 @@ def test_progress_bar_saves_every_n(tmp_path):
 def test_command_line_writes_the_format_of_the_extension(capsys, tmp_path, neckarfront, starry_night, name, magic):
     """--out x.jpg writes a JPEG (SOI marker FF D8), --out x.png a PNG, each with x.json beside it."""
     out = tmp_path / name
-    code = train.main(["--content", str(neckarfront), "--style", str(starry_night), "--size", "32", "--iters", "2",
+    code = train.main(["--content", str(neckarfront), "--style", str(starry_night), "--size", "32", "--budget", "2",
                        "--precision", "fp32", "--device", "cpu", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert out.read_bytes().startswith(magic)
