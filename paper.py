@@ -78,7 +78,9 @@ FIG7_SIZE = 960     # [C] Fig 7 bitmap is 960x540
 #    Caffe network within 0.3-3.7 of it (section 2). The factor of each network is the one whose synthesis keeps
 #    as much of the photo as the published panel does: for "layer", CVPR Fig 3C at 256 px, content distance
 #    0.904 against the published 0.920 at 8.5e-6 (0.739 at 3.4e-5, the factor that balances the published
-#    panel itself; section 3). On the plain network the printed ratio is used as it is.
+#    panel itself; section 3). "filter" and "layer-paper" keep their balance factors of section 2 (for
+#    "filter" the content distance of CVPR Fig 3C was 0.91 against 0.92). On the plain network the printed
+#    ratio is used as it is.
 # 2. The size. Eq. 1 sums over the M_l positions of the content layer while Eq. 4 divides by M_l^2: at a long
 #    edge s instead of 512 px, alpha/beta needs (512/s)^2 for the same balance; at 256 px this keeps the
 #    content retained within 0.01 of the 512 px run (figures/network_search.md, section 3).
