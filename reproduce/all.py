@@ -1,6 +1,6 @@
 """Every figure of the reproduction, in order, in one process (panels shared between figures are computed once):
 arXiv Fig 1-3 and their CVPR variants (CVPR Fig 1, 3, 4), CVPR Fig 5-7, the ratio sweep, the two ablations,
-the convergence measurement, then the comparison table against the published panels.
+the convergence measurement, coarse-to-fine against the direct run, then the comparison table against the published panels.
 
     python reproduce/all.py                  # everything at 512 px -> figures/ (hours on a CPU)
     python reproduce/all.py --quick          # every code path at 64 px, 5 evaluations -> .cache/quick (CI)
@@ -13,7 +13,7 @@ import sys
 import time
 
 import repo  # noqa: F401  (the repository root on sys.path)
-import ablations, common, compare, convergence, cvpr_fig5, cvpr_fig6, cvpr_fig7  # noqa: E402,E401
+import ablations, coarse_to_fine, common, compare, convergence, cvpr_fig5, cvpr_fig6, cvpr_fig7  # noqa: E402,E401
 import fig1, fig2, fig3, ratio_sweep  # noqa: E402,E401
 
 # (name, module, extra flags, needs the published panels)
@@ -22,7 +22,7 @@ JOBS = (("fig1", fig1, [], False), ("cvpr_fig1", fig1, ["--paper", "cvpr"], Fals
         ("fig3", fig3, [], False), ("cvpr_fig4", fig3, ["--paper", "cvpr"], False),
         ("cvpr_fig5", cvpr_fig5, [], True), ("cvpr_fig6", cvpr_fig6, [], False), ("cvpr_fig7", cvpr_fig7, [], True),
         ("ratio_sweep", ratio_sweep, [], False), ("ablations", ablations, [], False),
-        ("convergence", convergence, [], False))
+        ("convergence", convergence, [], False), ("coarse_to_fine", coarse_to_fine, [], False))
 FORWARDED = ("size", "budget", "images", "out_dir", "cache_dir", "precision", "optimizer")
 
 

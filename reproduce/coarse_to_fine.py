@@ -11,6 +11,7 @@ as a fraction of the direct run's wall time (both counted from the first evaluat
 network set-up, equal for both, are left out).
 
     python reproduce/coarse_to_fine.py                 # C and B at 512 px -> figures/coarse_to_fine.png + .json
+    python reproduce/coarse_to_fine.py --quick         # 64 px, 5 evaluations: a smoke test
     python reproduce/coarse_to_fine.py --panels C --schedule 256:200 --final 200
 """
 import sys
@@ -23,7 +24,7 @@ import paper  # noqa: E402
 from common import plt  # noqa: E402
 from config import check, parse_schedule  # noqa: E402
 
-DEFAULT_SCHEDULE, DEFAULT_FINAL = "128:200,256:200", 300
+DEFAULT_STAGE, DEFAULT_FINAL = 200, 300  # evaluations at --size/4 and --size/2, then at --size
 
 
 def best_so_far(history: list[dict], size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +50,17 @@ def time_to_quality(direct: list[dict], scheduled: list[dict], size: int) -> dic
 def main(argv=None) -> int:
     p = common.parser(__doc__, __file__, only=False)
     p.add_argument("--panels", default="C,B", help="CVPR Fig 3 paintings by letter (default C,B)")
-    p.add_argument("--schedule", type=parse_schedule, default=parse_schedule(DEFAULT_SCHEDULE),
-                   help=f"coarse stages, LONG_EDGE:EVALUATIONS[,...] (default {DEFAULT_SCHEDULE})")
-    p.add_argument("--final", type=int, default=DEFAULT_FINAL,
-                   help=f"evaluations of the scheduled run at --size (default {DEFAULT_FINAL})")
+    p.add_argument("--schedule", type=parse_schedule,
+                   help=f"coarse stages, LONG_EDGE:EVALUATIONS[,...] (default: {DEFAULT_STAGE} evaluations at "
+                        f"--size/4 and at --size/2, e.g. 128:{DEFAULT_STAGE},256:{DEFAULT_STAGE}; --quick: "
+                        "--size/2 with --budget)")
+    p.add_argument("--final", type=int, help=f"evaluations of the scheduled run at --size (default "
+                                             f"{DEFAULT_FINAL}; --quick: --budget)")
     args = common.resolve(p, argv)
+    if args.schedule is None:
+        args.schedule = (((args.size // 2, args.budget),) if args.quick else
+                         ((args.size // 4, DEFAULT_STAGE), (args.size // 2, DEFAULT_STAGE)))
+    args.final = args.final or (args.budget if args.quick else DEFAULT_FINAL)
     paintings = {painting.panel: painting for painting in paper.PAINTINGS}
     chosen = [paintings[letter] for letter in args.panels.split(",") if letter in paintings]
     if len(chosen) != len(args.panels.split(",")):

@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 FIGURES = ("fig1", "cvpr_fig1", "fig2", "cvpr_fig3", "fig3", "cvpr_fig4", "cvpr_fig6", "ratio_sweep",
-           "ablation_style_representation", "ablation_content_loss", "convergence")
+           "ablation_style_representation", "ablation_content_loss", "convergence", "coarse_to_fine")
 NEED_PUBLISHED = ("cvpr_fig5", "cvpr_fig7")  # their inputs exist only among the published panels
 SCRIPTS = ("fig1", "fig2", "fig3", "cvpr_fig5", "cvpr_fig6", "cvpr_fig7", "ratio_sweep", "ablations", "convergence",
            "all", "compare", "coarse_to_fine")
