@@ -108,6 +108,10 @@ class Config:
         """(long edge, evaluations) of every stage, the last one at --size with --budget."""
         return (*self.schedule, (self.size, self.budget))
 
+    def total_budget(self) -> int:
+        """Evaluations over all stages."""
+        return sum(count for _, count in self.stages())
+
     def network_name(self) -> str:
         """The network as paper.NETWORK_FACTOR names it: the scales' name, or "plain"."""
         return self.scales if self.normalised else "plain"

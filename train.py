@@ -421,8 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    budget = sum(count for _, count in cfg.stages())
-    bar = progress_bar(budget, out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
+    bar = progress_bar(cfg.total_budget(), out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
     try:
         result = stylize(cfg, bar)
     except BAD_INPUT as e:

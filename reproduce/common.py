@@ -178,7 +178,7 @@ def run_panel(cfg: Config, cache_dir: Path = DEFAULT_CACHE, description: str = "
     png = cached(cfg, cache_dir)
     if png is not None:
         return Result.from_json(json.loads(png.with_suffix(".json").read_text()), load_rgb(png))
-    bar = progress_bar(cfg.budget, description)
+    bar = progress_bar(cfg.total_budget(), description)
     try:
         result = stylize(cfg, bar, shared_network(cfg.network()))
     finally:

@@ -277,7 +277,7 @@ def test_schedule_runs_each_stage_from_the_previous_one_upsampled(neckarfront, s
     targets recomputed at its own size; evaluations and history count on across stages."""
     direct = train.stylize(pair_config(neckarfront, starry_night, size=32, budget=4))
     staged = train.stylize(pair_config(neckarfront, starry_night, size=48, budget=3, schedule=((32, 4),)))
-    assert staged.evaluations == 7 and [h["size"] for h in staged.history] == [32] * 4 + [48] * 3
+    assert staged.evaluations == 7 == staged.config.total_budget() and [h["size"] for h in staged.history] == [32] * 4 + [48] * 3
     assert [h["evaluation"] for h in staged.history] == list(range(1, 8))
     assert [h["total"] for h in staged.history[:4]] == [h["total"] for h in direct.history]
     assert staged.image.shape[-2:] == (36, 48)
@@ -292,6 +292,21 @@ def test_schedule_runs_each_stage_from_the_previous_one_upsampled(neckarfront, s
     # rel 1e-3: direct.image went through to_rgb/to_net (float32 rounding, ~1e-6 relative per pixel); a stage 2
     # started from anything else (noise, the content photo, stage 1 un-resized) is off by far more
     assert staged.history[4]["total"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_ctrl_c_in_a_coarse_stage_keeps_that_stage_s_best_image(monkeypatch, neckarfront, starry_night):
+    calls, original = [], L.TotalLoss.forward
+
+    def interrupted_third(self, features, x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, features, x)
+
+    monkeypatch.setattr(L.TotalLoss, "forward", interrupted_third)
+    result = train.stylize(pair_config(neckarfront, starry_night, size=48, budget=3, schedule=((32, 4),)))
+    assert result.interrupted and result.evaluations == 2 and result.image.shape[-2:] == (24, 32)
+    assert result.stop_reason == "interrupted (Ctrl-C) (in stage 1 of 2, at 32 px)"
 
 
 def test_tolerance_stops_with_converged(neckarfront):
