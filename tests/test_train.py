@@ -403,7 +403,7 @@ def test_targets_computed_from_the_images(neckarfront, starry_night):
     assert loss.alpha == cfg.equation_ratio() == cfg.ratio and loss.beta == 1.0  # literal_ratio: as given
     printed = dataclasses.replace(cfg, literal_ratio=False)  # the printed ratio reaches Eq. 7 translated
     translated = train.build_loss(net, printed, cx, sx, tuple(cx.shape[-2:]))
-    assert translated.alpha == paper.equation_ratio(cfg.ratio, cfg.size) != cfg.ratio
+    assert translated.alpha == paper.equation_ratio(cfg.ratio, cfg.size, cfg.network_name()) != cfg.ratio
 
 
 def test_check_size_refuses_small_and_huge(monkeypatch):
