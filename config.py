@@ -64,8 +64,9 @@ class Config:
     noise_std: float = _opt(1.0, "std of the Gaussian white-noise start, in 8-bit grey levels around the "
                                  "mean pixel (the authors' DeepTextures uses randn in these units)")
     seed: int = _opt(0, "seed of the noise start (CPU generator: the same on every device)")
-    optimizer: str = _opt("lbfgsb", "lbfgsb (scipy L-BFGS-B, pixel bounds) | lbfgs (torch) | adam",
-                          choices=("lbfgsb", "lbfgs", "adam"))
+    optimizer: str = _opt("lbfgsb", "lbfgsb (scipy L-BFGS-B, pixel bounds) | lbfgsb-unbounded (the same without "
+                                    "bounds: cheaper steps, the image clipped when saved) | lbfgs (torch) | adam",
+                          choices=("lbfgsb", "lbfgsb-unbounded", "lbfgs", "adam"))
     budget: int = _opt(1000, "budget in function evaluations (forward + backward passes), for every optimiser")
     schedule: tuple[tuple[int, int], ...] = _opt(
         (), "coarse-to-fine, beyond the paper (Gatys et al., CVPR 2017): stages run before the --size one, as "

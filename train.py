@@ -126,10 +126,15 @@ class Objective:
 # --------------------------------------------------------------------------- #
 # Optimisers: each runs until the objective raises Stop (or gives up by itself)
 # --------------------------------------------------------------------------- #
-def run_lbfgsb(objective: Objective, x0: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor,
-               memory: int) -> str:
-    """scipy's L-BFGS-B on the flattened image, float64, with the valid pixel range as bounds (as in the
-    authors' DeepTextures). The torch graph runs on the image's device; only the flat vector crosses.
+def run_lbfgsb(objective: Objective, x0: torch.Tensor, memory: int,
+               bounds: tuple[torch.Tensor, torch.Tensor] | None) -> str:
+    """scipy's L-BFGS-B on the flattened image, float64, with the valid pixel range (lower, upper) as
+    ``bounds`` (as in the authors' DeepTextures). The torch graph runs on the image's device; only the flat
+    vector crosses.
+
+    With bounds, every step starts with a generalised Cauchy point: a search over one breakpoint per
+    variable, several times the cost of the rest of scipy's step at an image's size. ``bounds=None`` skips it
+    and, like torch LBFGS, leaves the image to be clipped when saved.
 
     L-BFGS-B's first step has unit Euclidean length in the variables it sees. In raw network units that
     moves each pixel by ~1/sqrt(n) of a grey level: at the figures' sizes too little for a bfloat16 network
@@ -154,7 +159,7 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, lower: torch.Tensor, uppe
     # and its idle threads then spin, taking the cores from torch's convolutions in the next evaluation.
     with threadpool_limits(limits=1, user_api="blas"):
         result = minimize(f, flat(x0), jac=True, method="L-BFGS-B",
-                          bounds=np.stack([flat(lower), flat(upper)], 1),
+                          bounds=None if bounds is None else np.stack([flat(b) for b in bounds], 1),
                           options={"maxcor": memory, "maxfun": 10**9, "maxiter": 10**9,
                                    "ftol": 0.0, "gtol": 0.0, "maxls": 20})
     return f"scipy stopped: {result.message}"
@@ -330,8 +335,9 @@ def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: t
     objective = Objective(net, loss, cfg.budget, cfg.tol, callback, earlier, clock)
     interrupted, finite = False, True
     try:
-        if cfg.optimizer == "lbfgsb":
-            reason = run_lbfgsb(objective, x0, lower, upper, cfg.lbfgs_memory)
+        if cfg.optimizer in ("lbfgsb", "lbfgsb-unbounded"):
+            bounds = (lower, upper) if cfg.optimizer == "lbfgsb" else None
+            reason = run_lbfgsb(objective, x0, cfg.lbfgs_memory, bounds)
         elif cfg.optimizer == "lbfgs":
             reason = run_lbfgs(objective, x0, cfg.lbfgs_memory)
         else:

@@ -300,6 +300,7 @@ def section_flops(size: int, reps: int, mm_sizes: dict, images: str | None, nets
 # environment variable below only tells the child process to skip that limit): it measures the fix.
 UNLIMITED_BLAS = "BENCH_UNLIMITED_BLAS"
 OPTIMIZER_RUNS = (("lbfgsb", "scipy L-BFGS-B", {}),
+                  ("lbfgsb-unbounded", "scipy L-BFGS-B, no bounds", {}),
                   ("lbfgs", "torch LBFGS", {}),
                   ("adam", "Adam", {}),
                   ("lbfgsb", "scipy L-BFGS-B, BLAS threads not limited", {UNLIMITED_BLAS: "1"}))
