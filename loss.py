@@ -63,7 +63,8 @@ CONTENT_LOSSES = {"sse": content_loss, "dot": dot_content_loss, "cosine": cosine
 
 def style_layer_loss(G: torch.Tensor, A: torch.Tensor, N: int, M: int) -> torch.Tensor:
     """Eq. 4: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2.
-    Its gradient w.r.t. F^l (Eq. 6) is (F^l)^T (G^l - A^l) / (N_l^2 M_l^2), masked where F < 0."""
+    Its gradient w.r.t. F^l (Eq. 6) is ((G^l - A^l) F^l)_ij / (N_l^2 M_l^2), an N_l x M_l matrix like F^l (the
+    paper writes it ((F^l)^T (G^l - A^l))_ji), and 0 where F^l_ij < 0."""
     return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
 
 

@@ -14,6 +14,7 @@ evaluations and wall time of each panel, total wall time, the machine and the ex
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -49,6 +50,7 @@ QUICK_OUT = REPO / ".cache" / "quick"
 # The published CVPR panels are never part of this repository: a user points here at the figure bitmaps of
 # their own copy of the paper (extracted from the PDF, e.g. with `pdfimages -all`), named as in compare.py.
 PUBLISHED_ENV = "GATYS_PUBLISHED"
+CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 # Bump when a change to models.py, loss.py or train.py changes the pixels a Config produces: it is part of
 # every cache key, so stale panels are recomputed instead of reused.
@@ -83,8 +85,10 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
     p.add_argument("--out-dir", type=Path, help="where <figure>.png and .json go (default figures/; "
                                                 ".cache/quick with --quick)")
     p.add_argument("--cache-dir", type=Path, help="panel cache (default .cache/panels; <out-dir>/cache with --quick)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="network precision (default auto)")
-    p.add_argument("--optimizer", choices=("lbfgsb", "lbfgs", "adam"), help="default lbfgsb (scipy L-BFGS-B)")
+    for name in ("precision", "optimizer", "scales"):  # the Config's choices and default, as train.py offers them
+        option = CONFIG_FIELDS[name]
+        p.add_argument(f"--{name}", choices=option.metadata["choices"], help=f"default {option.default}: "
+                                                                              f"{option.metadata['help']}")
     if only:
         p.add_argument("--only", type=lambda s: tuple(k for k in s.split(",") if k), metavar="KEY[,KEY]",
                        help="compute only these panels into the cache (keys as in the figure's JSON, e.g. C,B) "
@@ -219,7 +223,7 @@ class FigureRun:
         """A panel's Config: the common flags plus ``settings``; ``ratio`` is the alpha/beta as printed."""
         a = self.args
         base = {"size": a.size, "budget": a.budget, "images": a.images, "literal_ratio": a.literal_ratio}
-        base.update({k: getattr(a, k) for k in ("precision", "optimizer") if getattr(a, k)})
+        base.update({k: getattr(a, k) for k in ("precision", "optimizer", "scales") if getattr(a, k)})
         return Config(**{**base, **settings})
 
     def ratio_label(self, printed: float) -> str:

@@ -5,21 +5,28 @@ raw and in print colour, its five per-layer terms (conv1_1..conv5_1, print colou
 """
 from __future__ import annotations
 
-import os
+import argparse
 import sys
 from pathlib import Path
 
 import repo  # noqa: F401  (the repository root on sys.path)
 
+import common  # noqa: E402
 import compare  # noqa: E402
-from common import PUBLISHED_ENV  # noqa: E402
-from images import resolve_image  # noqa: E402
+from images import ImageError, resolve_image  # noqa: E402
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    panel, ours = argv[0], [Path(a) for a in argv[1:]]
-    published_dir = Path(os.environ[PUBLISHED_ENV])  # the published CVPR panels, from your own copy of the paper
+    p = argparse.ArgumentParser(prog="python reproduce/network_search_eval.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("panel", help="file name of the published panel, e.g. fig3_C_starry_night_8e-4.jpg")
+    p.add_argument("ours", nargs="+", type=Path, help="our images")
+    p.add_argument("--published", type=Path, help=f"directory of the published CVPR panels, from your own copy "
+                                                  f"of the paper (default ${common.PUBLISHED_ENV})")
+    args = p.parse_args(argv)
+    panel, ours, published_dir = args.panel, args.ours, common.published_dir(args)
+    if published_dir is None:
+        raise ImageError(f"the published panels are needed: give --published DIR or ${common.PUBLISHED_ENV}")
     published = published_dir / panel
     photo = resolve_image(compare.CONTENT_PHOTO)
     net, cmap = compare.reference_network(), compare.print_colour_map(published_dir, photo)
@@ -42,4 +49,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.cli(main))
