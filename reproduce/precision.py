@@ -45,7 +45,7 @@ def run(precision: str, args) -> dict:
 
     cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=args.size,
                        ratio=paper.FIG6_RATIO, optimizer="lbfgs", budget=args.budget, tol=0.0,
-                       seed=args.seed, precision=precision, images=args.images)
+                       seed=args.seed, precision=precision, images=args.images, scales=args.scales)
     print(f"[precision] {precision}: {args.budget} evaluations at {args.size} px (load {machine.load_average()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
@@ -55,11 +55,11 @@ def run(precision: str, args) -> dict:
 
 
 @torch.no_grad()
-def fp32_judge(images: str | None, size: int):
+def fp32_judge(images: str | None, size: int, scales: str):
     """f(x) -> L_total with the float32 network and float32 targets (the cached targets of train.build_loss)."""
-    net = models.build_vgg19(None, True, "avg", CPU, torch.float32, False)
+    net = models.build_vgg19(None, True, "avg", CPU, torch.float32, False, scales=scales)
     cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=size, ratio=paper.FIG6_RATIO,
-                       images=images)
+                       images=images, scales=scales)
     content_rgb, style_rgb = train.prepare_images(cfg, CPU)
     prep = net.preprocessing
     content_x, style_x = prep.to_net(content_rgb), prep.to_net(style_rgb)
@@ -78,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="noise seed (the same for both runs)")
     p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
     p.add_argument("--out-dir", default=str(REPO / "figures"), help="where precision.png and .json go")
+    p.add_argument("--scales", choices=models.SCALES_FILES, default=models.DEFAULT_SCALES,
+                   help=f"the normalised network's scales (default {models.DEFAULT_SCALES})")
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
     load_start = machine.load_average()
     runs = {prec: run(prec, args) for prec, _ in RUNS}
-    judge, prep = fp32_judge(args.images, args.size)
+    judge, prep = fp32_judge(args.images, args.size, args.scales)
     for r in runs.values():
         r["fp32_loss"] = judge(r["best_x"])                                   # the iterate itself
         r["fp32_loss_clamped"] = judge(prep.to_net(r["result"].image))        # the saved, clipped image
