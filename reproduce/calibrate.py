@@ -18,7 +18,7 @@ A per-layer scales file is a per-filter file whose values are equal within a lay
 models.apply_scales read it unchanged.
 
     python reproduce/calibrate.py --images DIR             # -> calibration/vgg19_scales.json
-    # recommended by figures/network_search.md (issue 9): per layer, nameable set, avg pooling
+    # recommended by figures/network_search.md: per layer, nameable set, avg pooling
     python reproduce/calibrate.py --set skimage --skimage-data /tmp/wheels/skimage/data --pooling avg \\
         --per layer --out calibration/vgg19_scales_skimage_avg_layer.json
 """

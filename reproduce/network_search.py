@@ -1,4 +1,4 @@
-"""Issue 9: which network makes the printed alpha/beta reproduce the published CVPR panels? Forward passes only.
+"""Which network makes the printed alpha/beta reproduce the published CVPR panels? Forward passes only.
 
 Three measurements, each on the published panels themselves (never written anywhere, numbers only):
 
