@@ -18,6 +18,9 @@ Sections, all measured in the same run:
   3. achieved GFLOP/s of the VGG pass (conv FLOPs counted analytically) against a matmul peak measured now.
   4. peak resident memory (ru_maxrss, a fresh process per size) of one fast-path evaluation at 512/1024/2048 px.
   5. with --profile: the top operators by self CPU time of one fast-path evaluation at 512 px.
+  6. what each figure of the paper costs here from scratch: its panels and budgets from the figure script's own
+     --plan, times section 1's seconds per evaluation (scaled from the nearest measured size by the square of
+     the long edge). An upper bound: a panel may stop early by its plateau rule.
 
 CPU only: the timings call .item() after every evaluation, which synchronises, but the memory section
 reads the host's RSS. Other processes on the machine slow everything down: the load average is recorded
@@ -361,6 +364,61 @@ def section_optimizers(size: int, budget: int, rounds: int, images: str | None, 
             "fresh": fresh, "lbfgsb_own_work": own, "variables": 3 * hw[0] * hw[1]}
 
 
+FIGURES = (("fig1", ()), ("fig1", ("--paper", "cvpr")), ("fig2", ()), ("fig2", ("--paper", "cvpr")),
+           ("fig3", ()), ("fig3", ("--paper", "cvpr")), ("cvpr_fig5", ()), ("cvpr_fig6", ()), ("cvpr_fig7", ()))
+
+
+def figure_plan(script: str, args: tuple[str, ...], images: str | None) -> list[dict] | str:
+    """The panels a figure script computes at its defaults, from its own --plan against an empty cache (nothing
+    is run); the one-line error instead where it cannot plan (e.g. the published panels are not there)."""
+    import contextlib
+    import importlib
+    import io
+    import tempfile
+
+    import common
+    from config import BAD_INPUT
+
+    module, out = importlib.import_module(script), io.StringIO()
+    with tempfile.TemporaryDirectory() as empty:
+        argv = [*args, "--plan", "--cache-dir", empty, *(["--images", images] if images else [])]
+        try:
+            with contextlib.redirect_stdout(out):
+                module.main(argv)
+        except common.OnlyDone:
+            pass
+        except BAD_INPUT as e:
+            return str(e)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def section_figures(ev: dict, images: str | None) -> dict:
+    """Section 6: per figure, its panels and evaluations (--plan) and the wall time they need at section 1's
+    measured seconds per evaluation, for the fp32 and the fast network."""
+    log("figure costs from the figure scripts' --plan")
+
+    def seconds(size: int, variant: str) -> float:
+        nearest = min(ev, key=lambda s: abs(s - size))
+        return ev[nearest]["median"][variant] * (size / nearest) ** 2
+
+    rows, seen, total = [], set(), {"ours fp32": 0.0, "ours fast": 0.0}
+    for script, args in FIGURES:
+        plan = figure_plan(script, args, images)
+        name = " ".join([f"reproduce/{script}.py", *args])
+        if isinstance(plan, str):
+            rows.append({"figure": name, "error": plan})
+            continue
+        cost = {v: sum(p["budget"] * seconds(p["size"], v) for p in plan) for v in total}
+        for p in plan:
+            if p["cache_key"] not in seen:  # all.py computes a panel shared by two figures once
+                seen.add(p["cache_key"])
+                for v in total:
+                    total[v] += p["budget"] * seconds(p["size"], v)
+        rows.append({"figure": name, "panels": len(plan), "sizes": sorted({p["size"] for p in plan}),
+                     "evaluations": sum(p["budget"] for p in plan), "seconds": cost})
+    return {"rows": rows, "total_seconds": total, "distinct_panels": len(seen)}
+
+
 def section_memory(sizes: list[int], images: str | None) -> dict:
     out = {}
     for size in sizes:
@@ -410,7 +468,7 @@ def op_group(op: str) -> str:
 # --------------------------------------------------------------------------- #
 # Report
 # --------------------------------------------------------------------------- #
-def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | None) -> str:
+def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | None, figs: dict | None) -> str:
     parts = []
     gib = 2**30
     # 1. per-evaluation times and ratios
@@ -500,6 +558,20 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                      + md_table(["group", "self CPU ms", "share"], groups)
                      + "\n\nTop operators by self CPU time:\n\n"
                      + md_table(["operator", "self CPU ms", "calls", "share"], rows))
+    # 6. figures
+    if figs:
+        hours = lambda seconds: [fmt(seconds["ours fp32"] / 3600, 2), fmt(seconds["ours fast"] / 3600, 2)]
+        rows = [[f"`python {r['figure']}`", "needs: " + r["error"], "", "", "", ""] if "error" in r else
+                [f"`python {r['figure']}`", str(r["panels"]), ", ".join(map(str, r["sizes"])), str(r["evaluations"]),
+                 *hours(r["seconds"])] for r in figs["rows"]]
+        rows.append([f"all of the above, shared panels once ({figs['distinct_panels']} panels)", "", "", "",
+                     *hours(figs["total_seconds"])])
+        parts.append("## 6. What each figure costs here, from scratch\n\n"
+                     "Panels and budgets from each script's `--plan` at its defaults; hours = Σ budget × section 1's "
+                     "median seconds per evaluation at the nearest measured size × (long edge / that size)². An upper "
+                     "bound: a panel stops early when its loss plateaus, and cached panels cost nothing.\n\n"
+                     + md_table(["figure", "panels", "long edge px", "evaluations", "hours, fp32", "hours, fast"],
+                                rows))
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
             f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
@@ -558,13 +630,14 @@ def main(argv: list[str] | None = None) -> int:
     del nets
     opt = section_optimizers(main_size, opt_budget, opt_rounds, args.images, fresh=not args.tiny)
     mem = section_memory(mem_sizes, args.images)
+    figs = None if args.tiny else section_figures(ev, args.images)
     meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
-    text = report(meta, ev, fl, opt, mem, prof)
+    text = report(meta, ev, fl, opt, mem, prof, figs)
     print(text)
     if args.out:
         out = write_text_atomic(args.out, text)
         raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
-               "memory": {str(k): v for k, v in mem.items()}, "profile": prof}
+               "memory": {str(k): v for k, v in mem.items()}, "profile": prof, "figures": figs}
         write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
         log(f"wrote {out} and {out.with_suffix('.json')}")
     log(f"done in {time.perf_counter() - t0:.0f} s (load {machine.load_average()})")

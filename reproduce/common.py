@@ -93,6 +93,9 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
         p.add_argument("--only", type=lambda s: tuple(k for k in s.split(",") if k), metavar="KEY[,KEY]",
                        help="compute only these panels into the cache (keys as in the figure's JSON, e.g. C,B) "
                             "and write no figure: for splitting a long figure over several sessions")
+        p.add_argument("--plan", action="store_true",
+                       help="compute nothing: print one JSON line per computed panel (key, size, budget, cache "
+                            "key, whether it is cached) and exit")
     p.add_argument("--literal-ratio", action="store_true",
                    help="put the printed alpha/beta into Eq. 7 as they are, without paper.equation_ratio's "
                         "translation to this repository's network and size")
@@ -339,6 +342,8 @@ def show(ax, rgb: torch.Tensor, title: str = "", inset: torch.Tensor | None = No
 
 def compute(figure_run: FigureRun, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
     """Every panel of ``grid`` as RGB [1, 3, H, W]: computed or cached, or the image it shows."""
+    if getattr(figure_run.args, "plan", False):
+        print_plan(figure_run, [p for row in grid for p in row if p is not None])
     if getattr(figure_run.args, "only", None):
         compute_only(figure_run, [p for row in grid for p in row if p is not None])
     check_inputs(p for row in grid for p in row)
@@ -383,7 +388,18 @@ def figure(figure_run: FigureRun, grid: list[list[Panel | None]], title: str, **
 
 
 class OnlyDone(Exception):
-    """Raised once --only has computed its panels: the script writes no figure; ``cli`` exits 0."""
+    """Raised once --only has computed its panels, or --plan has listed them: the script writes no figure;
+    ``cli`` exits 0."""
+
+
+def print_plan(figure_run: FigureRun, panels: list[Panel]) -> None:
+    """--plan: what the figure would compute, one JSON line per computed panel; nothing is run."""
+    for p in panels:
+        if p.config is not None:
+            print(json.dumps({"figure": figure_run.name, "key": p.key, "size": p.config.size,
+                              "budget": p.config.total_budget(), "cache_key": cache_key(p.config),
+                              "cached": cached(p.config, figure_run.args.cache_dir) is not None}))
+    raise OnlyDone
 
 
 def compute_only(figure_run: FigureRun, panels: list[Panel]) -> None:

@@ -73,3 +73,19 @@ def test_bench_tiny(tmp_path):
     for cell in mem[0][2:]:
         positive(cell)
     assert "## 5." not in text  # the profile only with --profile
+
+
+def test_figure_costs_come_from_the_figure_scripts_plans(monkeypatch, neckarfront):
+    """Section 6: budgets x seconds per evaluation at the nearest measured size, scaled by the long edge
+    squared; a panel two figures share (arXiv Fig 2 B = CVPR Fig 3 B, both 1e-3) is counted once in the total.
+    Exact float arithmetic on made-up timings: nothing here depends on the CPU."""
+    import bench
+    monkeypatch.setattr(bench, "FIGURES", (("fig2", ()), ("fig2", ("--paper", "cvpr"))))
+    ev = {256: {"median": {"ours fp32": 1.0, "ours fast": 0.5}}, 1024: {"median": {"ours fp32": 8.0, "ours fast": 4.0}}}
+    figs = bench.section_figures(ev, str(neckarfront.parent))
+    assert [(r["figure"], r["panels"], r["sizes"], r["evaluations"]) for r in figs["rows"]] == [
+        ("reproduce/fig2.py", 5, [512], 2500), ("reproduce/fig2.py --paper cvpr", 5, [512], 2500)]
+    per_eval = {"ours fp32": 1.0 * (512 / 256) ** 2, "ours fast": 0.5 * (512 / 256) ** 2}  # 256 is nearer 512
+    assert figs["rows"][0]["seconds"] == {v: 2500 * s for v, s in per_eval.items()}
+    assert figs["distinct_panels"] == 9
+    assert figs["total_seconds"] == {v: 9 * 500 * s for v, s in per_eval.items()}

@@ -87,6 +87,19 @@ def test_only_computes_the_named_panels_into_the_cache_and_writes_no_figure(tmp_
         "error: --only: no computed panel Z in fig2; choose from B, C, D, E, F"]
 
 
+def test_plan_lists_the_panels_and_what_is_cached_without_computing(tmp_path, neckarfront):
+    env = {"GATYS_IMAGES": str(neckarfront.parent)}
+    quick = ("--quick", "--out-dir", str(tmp_path))
+    assert run("reproduce/fig2.py", *quick, "--only", "C", env=env).returncode == 0
+    result = run("reproduce/fig2.py", *quick, "--plan", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    plan = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(p["key"], p["size"], p["budget"], p["cached"]) for p in plan] == [
+        (k, 64, 5, k == "C") for k in "BCDEF"]
+    assert sorted(f.stem for f in (tmp_path / "cache").glob("*.png")) == [plan[1]["cache_key"]]  # nothing new
+    assert not (tmp_path / "fig2.png").exists()
+
+
 def test_time_to_quality_reads_the_crossing_at_the_final_size():
     from coarse_to_fine import time_to_quality
     direct = [{"total": t, "seconds": s} for t, s in ((10, 1), (8, 2), (6, 3), (5, 4))]
