@@ -23,7 +23,7 @@ JOBS = (("fig1", fig1, [], False), ("cvpr_fig1", fig1, ["--paper", "cvpr"], Fals
         ("cvpr_fig5", cvpr_fig5, [], True), ("cvpr_fig6", cvpr_fig6, [], False), ("cvpr_fig7", cvpr_fig7, [], True),
         ("ratio_sweep", ratio_sweep, [], False), ("ablations", ablations, [], False),
         ("convergence", convergence, [], False), ("coarse_to_fine", coarse_to_fine, [], False))
-FORWARDED = ("size", "budget", "images", "out_dir", "cache_dir", "precision", "optimizer")
+FORWARDED = ("size", "budget", "images", "out_dir", "cache_dir", "precision", "optimizer", "scales")
 
 
 def main(argv=None) -> int:

@@ -62,6 +62,19 @@ def test_quick_never_writes_into_figures():
         common.parse("", ["--quick", "--out-dir", str(REPO / "figures")], "fig1.py")
 
 
+def test_network_flags_reach_every_panel_and_all_py_forwards_them():
+    """--scales/--optimizer/--precision of a figure script end up in each panel's Config (and so in its cache key
+    and JSON); all.py passes them on to every script."""
+    import all as all_figures
+    import common
+    args = common.parse("", ["--scales", "filter", "--optimizer", "lbfgsb-unbounded", "--precision", "fp32"], "fig2.py")
+    cfg = common.FigureRun(args, "fig2").config(ratio=1e-3)
+    assert (cfg.scales, cfg.optimizer, cfg.precision) == ("filter", "lbfgsb-unbounded", "fp32")
+    assert common.cache_key(cfg) != common.cache_key(common.FigureRun(common.parse("", [], "fig2.py"), "fig2")
+                                                     .config(ratio=1e-3))
+    assert {"scales", "optimizer", "precision"} <= set(all_figures.FORWARDED)
+
+
 def test_plateau_is_where_the_tol_rule_stops():
     from convergence import plateau
     totals = [100.0 / n for n in range(1, 400)]  # after n evaluations the last 50 improved by 50 / (n - 50)
