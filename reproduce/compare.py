@@ -277,7 +277,8 @@ def table(net, published: Path, figures: Path, images: str | None,
             painting = memo[style_path, hw]
         rows.append({"figure": manifest[pair["published"]]["figure"], "published": pair["published"],
                      "ours": f"{pair['figure']}/{pair['key']}", "size": cfg["size"], "evaluations": pair["evaluations"],
-                     "ratio": cfg["ratio"] if cfg["content"] and cfg["style"] else None,
+                     "ratio": used_ratio(cfg) if cfg["content"] and cfg["style"] else None,
+                     "network": network_of(cfg),
                      "style_distance": style_distance(mine, pub), "photo_style_distance": style_distance(photo, pub),
                      "style_distance_print": style_distance(mine_print, pub),
                      "content_distance_ours": content_distance(mine, photo) if has_content else None,
@@ -291,6 +292,20 @@ def table(net, published: Path, figures: Path, images: str | None,
     missing = [name for name, row in manifest.items()
                if row["init"] != "-" and row["figure"] != "2" and name not in matched]  # results, not inputs/schematic
     return rows, missing
+
+
+def network_of(cfg: dict) -> str:
+    """The network a panel's JSON config names; configs written before the scales field existed used the
+    per-filter scales."""
+    return (cfg.get("scales") or "filter") if cfg["normalised"] else "plain"
+
+
+def used_ratio(cfg: dict) -> float:
+    """The alpha/beta Eq. 7 used. Configs written before --ratio meant the printed value (no literal_ratio field)
+    stored the used one; later ones store the printed one, translated here as train.py translated it."""
+    if cfg.get("literal_ratio") is not False:
+        return cfg["ratio"]
+    return paper.equation_ratio(cfg["ratio"], cfg["size"], network_of(cfg))
 
 
 def references(net, published: Path, images: str | None) -> dict[str, list[tuple[str, str, list[float]]]]:
@@ -319,14 +334,15 @@ def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | N
              "VGG-19 (max pooling), both images at the published panel's size with a 256 px long edge; lower is "
              "closer. Baseline: the same for the content photo. Content distance: ‖F(x) − F(photo)‖/‖F(photo)‖ at "
              "conv4_2, for ours and for the published panel. 'print colour': ours through the published "
-             "pipeline's colour map first (section Print colour).", "",
-             "| CVPR fig | published panel | ours | px | evaluations | α/β used | style dist. ours | "
+             "pipeline's colour map first (section Print colour). Network: the normalised network's scales "
+             "(`layer`, the default; `filter`, the figures made before it).", "",
+             "| CVPR fig | published panel | ours | network | px | evaluations | α/β used | style dist. ours | "
              "style dist. ours, print colour | style dist. content photo | content dist. ours | "
              "content dist. ours, print colour | content dist. published |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = "–" if r["ratio"] is None else ratio_str(r["ratio"])
-        lines.append(f"| {r['figure']} | {r['published']} | {r['ours']} | {r['size']} | {r['evaluations']} | {ratio} | "
+        lines.append(f"| {r['figure']} | {r['published']} | {r['ours']} | {r['network']} | {r['size']} | {r['evaluations']} | {ratio} | "
                      f"{num(r['style_distance'])} | {num(r['style_distance_print'])} | "
                      f"{num(r['photo_style_distance'])} | {num(r['content_distance_ours'])} | "
                      f"{num(r['content_distance_ours_print'])} | {num(r['content_distance_published'])} |")
