@@ -4,7 +4,7 @@ evaluated on the published CVPR panels themselves (Fig 3 B-F, Fig 4), under each
 If a panel is (near) an optimum of Eq. 7 at its printed ratio, the two weighted terms are of comparable
 order there, and a network whose balances are ~1 and consistent across panels is the one the ratios were
 tuned for. A consistent balance far from 1 means the printed ratios need one common factor on that network.
-Forward passes only (no optimisation): about a minute at 512x384 on 2 CPU cores. Numbers only are written.
+Forward passes only (no optimisation), three networks at 512x384. Numbers only are written.
 
     python reproduce/fidelity.py [--published DIR] [--out figures/fidelity.md]
 """
@@ -28,8 +28,11 @@ from images import load_rgb, write_text_atomic  # noqa: E402
 # a word in the published panel's file name -> the painting it shows
 PAINTING = {"turner": paper.PAINTINGS[0].file, "starry": paper.STARRY_NIGHT, "scream": paper.PAINTINGS[2].file,
             "picasso": paper.PAINTINGS[3].file, "kandinsky": paper.KANDINSKY}
-VARIANTS = {"plain Caffe, avg pool": dict(normalised=False),
-            "normalised (this repo), avg pool": dict(normalised=True)}
+# name in the table -> Config fields; every variant with average pooling, as the paper synthesises
+VARIANTS = {"plain Caffe": dict(normalised=False),
+            "one scale per layer (default)": dict(normalised=True, scales="layer"),
+            "per-filter scales": dict(normalised=True, scales="filter")}
+DEFAULT = "one scale per layer (default)"  # the network of the second table and of our counterpart panels
 
 
 def panels(published: Path) -> list[tuple[str, str, float]]:
@@ -77,20 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rows, header = [], ["published panel", "printed α/β"]
     for name, kw in VARIANTS.items():
-        header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1"]
+        header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1", "÷ printed"]
     ours = our_panels(args.figures)
     layers = paper.STYLE_LAYERS
     rows2 = []
     for file, painting, ratio in panels(args.published):
         row = [file, f"{ratio:g}"]
-        for kw in VARIANTS.values():
+        for name, kw in VARIANTS.items():
             cfg = train.Config(content=paper.PHOTO, style=painting, size=512, precision="fp32",
                                images=args.images, **kw)
-            paths = [args.published / file] + ([ours[file][0]] if file in ours and kw["normalised"] else [])
+            paths = [args.published / file] + ([ours[file][0]] if file in ours and name == DEFAULT else [])
             t = terms_of(common.shared_network(cfg.network()), cfg, paths)
             lc, ls = t[0]["content"], t[0]["style"]
-            row += [f"{lc:.3g}", f"{ls:.3g}", f"{ratio * lc / ls:.3g}", f"{ls / lc:.2g}"]
-            if kw["normalised"]:
+            row += [f"{lc:.3g}", f"{ls:.3g}", f"{ratio * lc / ls:.3g}", f"{ls / lc:.2g}", f"{ls / lc / ratio:.2g}"]
+            if name == DEFAULT:
                 shares = " / ".join(f"{100 * t[0][f'style/{l}'] / ls:.0f}" for l in layers)
                 mine = (f"{ours[file][1]} px: {t[1]['content']:.3g}, {t[1]['style']:.3g}" if len(t) > 1 else "–")
                 rows2.append([file, shares, f"{lc:.3g}, {ls:.3g}", mine])
@@ -105,9 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     text = ("# Balance of the two loss terms on the published CVPR panels\n\nWritten by `python reproduce/fidelity.py "
             "--out figures/fidelity.md`: 512x384, fp32, Eq. 1 on conv4_2 and Eq. 5 on conv1_1 ... conv5_1 (w_l = 1/5), "
             "targets from the paper images exactly as a run builds them, the published panel as x. "
-            "'α/β for balance 1' = L_style / L_content.\n\n" + table + "\n\n"
+            "'α/β for balance 1' = L_style / L_content; '÷ printed' = that over the printed α/β, the factor a "
+            "network would need if the published panels sat at balance 1. The factors this repository uses "
+            "(paper.NETWORK_FACTOR, printed α/β × factor at 512 px): "
+            + ", ".join(f"{k} {v:g}" for k, v in paper.NETWORK_FACTOR.items()) + ".\n\n" + table + "\n\n"
             "## Which terms, and is the published panel an optimum of this objective?\n\n"
-            "On this repo's normalised network: how L_style of the published panel splits over the five layers, and "
+            f"On this repo's default network ({DEFAULT}): how L_style of the published panel splits over the five layers, and "
             "both terms for the published panel and for our counterpart (figures/panels/, resized to 512x384; "
             "an upscaled smaller panel is blurrier, which raises its conv1_1 term). If ours has *both* terms lower, "
             "the published panel is not an optimum of this objective at any α/β: the gap is in the objective "

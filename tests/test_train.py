@@ -638,3 +638,14 @@ def test_command_line_writes_the_format_of_the_extension(capsys, tmp_path, necka
     meta = json.loads((tmp_path / "x.json").read_text())
     assert meta["config"]["out"] == str(out) and meta["evaluations"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "x.json"])  # no *.tmp, no probe file
+
+
+def test_fidelity_terms_vanish_on_the_targets_themselves(neckarfront, starry_night):
+    """fidelity.py evaluates Eq. 7's terms on a given image with the targets built as a run builds them: the
+    photo itself has L_content = 0 and the painting (resized as the run resizes it) L_style = 0, exactly."""
+    import fidelity
+    cfg = train.Config(content=neckarfront.name, style=starry_night.name, size=48, precision="fp32",
+                       images=str(neckarfront.parent))
+    photo, painting = fidelity.terms_of(cfg.network().build(), cfg, [neckarfront, starry_night])
+    assert photo["content"] == 0.0 and photo["style"] > 0
+    assert painting["style"] == 0.0 and painting["content"] > 0
