@@ -154,6 +154,9 @@ def cli(main) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished panels are cached; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. --plan | head: the reader has gone; nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # --------------------------------------------------------------------------- #

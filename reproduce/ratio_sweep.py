@@ -24,14 +24,12 @@ def monotonic(values, rising: bool) -> list[int]:
 
 
 def main(argv=None) -> int:
-    args = common.parse(__doc__, argv, __file__, only=False)
+    args = common.parse(__doc__, argv, __file__)
     s = common.FigureRun(args, "ratio_sweep")
     panels = [common.Panel(ratio_str(r), s.config(ratio=r, content=PHOTO, style=STYLE, style_layers=paper.STYLE_LAYERS,
                                                   init="noise"), f"α/β = {ratio_str(r)}")
               for r in RATIOS]
-    common.check_inputs(panels)
-    for p in panels:
-        s.run(p.key, p.config, p.title)
+    common.compute(s, [panels])
     content = [rec["losses"]["content"] for rec in s.records]
     style = [rec["losses"]["style"] for rec in s.records]
 
