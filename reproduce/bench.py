@@ -454,7 +454,7 @@ def section_cli(size: int, images: str | None) -> dict:
                 seconds[tool][evaluations] = time.perf_counter() - t0
     return {"size": size, "budgets": list(CLI_BUDGETS), "seconds": seconds, "per_evaluation": per_evaluation(seconds),
             "load": machine.load_average(),
-            "commands": {tool: shown_command(cli_command(tool, size, long, images, Path("out.png")), images)
+            "commands": {tool: shown_command(cli_command(tool, size, CLI_BUDGETS[-1], images, Path("out.png")), images)
                          for tool in seconds}}
 
 
@@ -628,20 +628,8 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                      "bound: a panel stops early when its loss plateaus, and cached panels cost nothing.\n\n"
                      + md_table(["figure", "panels", "long edge px", "evaluations", "hours, fp32", "hours, fast"],
                                 rows))
-    # 7. the command lines
     if cli:
-        short, long = cli["budgets"]
-        rows = [[tool, fmt(cli["seconds"][tool][short]), fmt(cli["seconds"][tool][long]),
-                 fmt(cli["per_evaluation"][tool], 3)] for tool in ("ours", "pastiche")]
-        ratio = cli["per_evaluation"]["pastiche"] / cli["per_evaluation"]["ours"]
-        parts.append(f"## 7. Through the command lines, as a user times them ({cli['size']} px)\n\n"
-                     f"Whole processes, wall time; per evaluation = (time at {long} − time at {short}) / "
-                     f"{long - short}, so start-up (imports, weights, targets) cancels. Commands "
-                     f"(at {long} evaluations):\n\n"
-                     + "".join(f"- {tool}: `{cmd}`\n" for tool, cmd in cli["commands"].items()) + "\n"
-                     + md_table(["CLI", f"s, {short} evaluations", f"s, {long} evaluations", "s per evaluation"],
-                                rows)
-                     + f"\n\npastiche / ours per evaluation: **{ratio:.2f}x**. Load at the end: {cli['load']}.")
+        parts.append(cli_section(cli))
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
             f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
@@ -653,6 +641,22 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
             "- other processes share these cores: compare ratios within one run rather than absolute times "
             "across runs."]
     return "\n".join(head) + "\n\n" + "\n\n".join(parts) + "\n"
+
+
+def cli_section(cli: dict) -> str:
+    """Section 7 as markdown."""
+    short, long = cli["budgets"]
+    rows = [[tool, fmt(cli["seconds"][tool][short]), fmt(cli["seconds"][tool][long]),
+             fmt(cli["per_evaluation"][tool], 3)] for tool in ("ours", "pastiche")]
+    ratio = cli["per_evaluation"]["pastiche"] / cli["per_evaluation"]["ours"]
+    return (f"## 7. Through the command lines, as a user times them ({cli['size']} px)\n\n"
+            f"Whole processes, wall time; per evaluation = (time at {long} − time at {short}) / "
+            f"{long - short}, so start-up (imports, weights, targets) cancels. Commands "
+            f"(at {long} evaluations):\n\n"
+            + "".join(f"- {tool}: `{cmd}`\n" for tool, cmd in cli["commands"].items()) + "\n"
+            + md_table(["CLI", f"s, {short} evaluations", f"s, {long} evaluations", "s per evaluation"],
+                       rows)
+            + f"\n\npastiche / ours per evaluation: **{ratio:.2f}x**. Load at the end: {cli['load']}.")
 
 
 def run_record(argv: list[str]) -> dict:
