@@ -145,9 +145,12 @@ def published_image(args: argparse.Namespace, name: str) -> str:
 def cli(main) -> int:
     """Run a script's main(); one-line errors with exit 2 for unusable inputs, 130 on Ctrl-C."""
     try:
-        return main() or 0
-    except OnlyDone:
-        return 0
+        try:
+            return main() or 0
+        except OnlyDone:
+            return 0
+        finally:
+            sys.stdout.flush()  # a reader that has gone (--plan | head) shows up here rather than at exit
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -113,6 +113,22 @@ def test_plan_lists_the_panels_and_what_is_cached_without_computing(tmp_path, ne
     assert not (tmp_path / "fig2.png").exists()
 
 
+
+def test_plan_into_a_pipe_whose_reader_has_gone_exits_quietly(neckarfront):
+    """`--plan | head -1`: once the reader has gone, writing raises BrokenPipeError. Here the read end is
+    closed before the script starts, so that happens on every run: the script must still end with 0 and
+    no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "reproduce/ratio_sweep.py", "--plan"], cwd=REPO, text=True,
+                              stdout=write_end, stderr=subprocess.PIPE, timeout=120,
+                              env={**os.environ, "MPLBACKEND": "Agg", "GATYS_IMAGES": str(neckarfront.parent)})
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
+
+
 def test_time_to_quality_reads_the_crossing_at_the_final_size():
     from coarse_to_fine import time_to_quality
     direct = [{"total": t, "seconds": s} for t, s in ((10, 1), (8, 2), (6, 3), (5, 4))]
