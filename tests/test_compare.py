@@ -127,4 +127,3 @@ def test_published_print_colour_map(neckarfront):
     assert np.all(np.abs(gain - 0.92) < 0.02), gain
     np.testing.assert_allclose(offset, [1.3, 7.8, 19.4], atol=1.5)
     assert rms < 20
-

@@ -113,7 +113,6 @@ def test_plan_lists_the_panels_and_what_is_cached_without_computing(tmp_path, ne
     assert not (tmp_path / "fig2.png").exists()
 
 
-
 def test_plan_into_a_pipe_whose_reader_has_gone_exits_quietly(neckarfront):
     """`--plan | head -1`: once the reader has gone, writing raises BrokenPipeError. Here the read end is
     closed before the script starts, so that happens on every run: the script must still end with 0 and
