@@ -48,14 +48,16 @@ def contrast(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(grey(a).std() / grey(b).std().clamp_min(1e-6))
 
 
-def style_representation(args) -> None:
-    s = common.FigureRun(args, "ablation_style_representation")
-    grid = [[Panel(f"{rep}_style_only", s.config(style=STYLE, style_representation=rep), f"{rep}: style only",
+def style_representation_grid(s: common.FigureRun) -> list[list[Panel]]:
+    return [[Panel(f"{rep}_style_only", s.config(style=STYLE, style_representation=rep), f"{rep}: style only",
                    inset=STYLE),
              Panel(f"{rep}_transfer", s.config(ratio=RATIO, content=PHOTO, style=STYLE, style_representation=rep),
                    f"{rep}: transfer, {s.ratio_label(RATIO)}", inset=STYLE)]
             for rep in STYLE_REPRESENTATIONS]
-    pictures = common.compute(s, grid)
+
+
+def style_representation(s: common.FigureRun, grid: list[list[Panel]], pictures: dict[str, torch.Tensor]) -> None:
+    args = s.args
     photo, painting = (load_rgb(resolve_image(n, args.images), args.size) for n in (PHOTO, STYLE))
     m = {key: {"corr_painting": round(correlation(x, painting), 3), "corr_photo": round(correlation(x, photo), 3)}
          for key, x in pictures.items()}
@@ -79,15 +81,17 @@ def style_representation(args) -> None:
                   extra={"measures": m, "conclusion": conclusion})
 
 
-def content_loss(args) -> None:
-    s = common.FigureRun(args, "ablation_content_loss")
+def content_loss_grid(s: common.FigureRun) -> list[list[Panel]]:
     recon = [Panel(f"{loss}_content_only", s.config(content=PHOTO, content_layer=CONTENT_LAYER, content_loss=loss,
                                                    ratio=1.0, literal_ratio=True), f"{loss}: content only, {CONTENT_LAYER}")
              for loss in CONTENT_LOSSES]
     transfer = [Panel(f"{loss}_transfer", s.config(ratio=RATIO, content=PHOTO, style=STYLE, content_loss=loss),
                       f"{loss}: transfer, {s.ratio_label(RATIO)}", inset=STYLE) for loss in CONTENT_LOSSES]
-    grid = [recon, transfer]
-    pictures = common.compute(s, grid)
+    return [recon, transfer]
+
+
+def content_loss(s: common.FigureRun, grid: list[list[Panel]], pictures: dict[str, torch.Tensor]) -> None:
+    args = s.args
     photo = load_rgb(resolve_image(PHOTO, args.images), args.size)
     m = {key: {"corr_photo": round(correlation(x, photo), 3), "contrast_vs_photo": round(contrast(x, photo), 3)}
          for key, x in pictures.items()}
@@ -117,8 +121,13 @@ def content_loss(args) -> None:
 
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__)
-    style_representation(args)
-    content_loss(args)
+    figures = [(common.FigureRun(args, "ablation_style_representation"), style_representation_grid,
+                style_representation),
+               (common.FigureRun(args, "ablation_content_loss"), content_loss_grid, content_loss)]
+    grids = [make_grid(s) for s, make_grid, _ in figures]
+    all_pictures = common.compute_figures([(s, grid) for (s, _, _), grid in zip(figures, grids)])
+    for (s, _, finish), grid, pictures in zip(figures, grids, all_pictures):
+        finish(s, grid, pictures)
     return 0
 
 

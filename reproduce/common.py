@@ -348,13 +348,25 @@ def show(ax, rgb: torch.Tensor, title: str = "", inset: torch.Tensor | None = No
 
 def compute(figure_run: FigureRun, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
     """Every panel of ``grid`` as RGB [1, 3, H, W]: computed or cached, or the image it shows."""
-    if getattr(figure_run.args, "plan", False):
-        print_plan(figure_run, [p for row in grid for p in row if p is not None])
-    if getattr(figure_run.args, "only", None):
-        compute_only(figure_run, [p for row in grid for p in row if p is not None])
-    check_inputs(p for row in grid for p in row)
-    if figure_run.args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
+    return compute_figures([(figure_run, grid)])[0]
+
+
+def compute_figures(figures: list[tuple[FigureRun, list[list[Panel | None]]]]) -> list[dict[str, torch.Tensor]]:
+    """``compute`` for the figures of one script together, so that --plan lists all of their panels and --only
+    takes keys from any of them (keys unique across the figures) before anything runs."""
+    panels = [(run, p) for run, grid in figures for row in grid for p in row if p is not None]
+    args = figures[0][0].args
+    if getattr(args, "plan", False):
+        print_plan(panels)
+    if getattr(args, "only", None):
+        compute_only(panels, args.only)
+    check_inputs(p for _, p in panels)
+    if args.quick:  # tiny images gain nothing from threads, and threads collapse on a shared, busy CPU
         torch.set_num_threads(1)
+    return [picture_grid(figure_run, grid) for figure_run, grid in figures]
+
+
+def picture_grid(figure_run: FigureRun, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
     pictures = {}
     for p in (p for row in grid for p in row if p is not None):
         if p.config is not None:
@@ -398,9 +410,9 @@ class OnlyDone(Exception):
     ``cli`` exits 0."""
 
 
-def print_plan(figure_run: FigureRun, panels: list[Panel]) -> None:
-    """--plan: what the figure would compute, one JSON line per computed panel; nothing is run."""
-    for p in panels:
+def print_plan(panels: list[tuple[FigureRun, Panel]]) -> None:
+    """--plan: what the figures would compute, one JSON line per computed panel; nothing is run."""
+    for figure_run, p in panels:
         if p.config is not None:
             print(json.dumps({"figure": figure_run.name, "key": p.key, "size": p.config.size,
                               "budget": p.config.total_budget(), "cache_key": cache_key(p.config),
@@ -408,16 +420,17 @@ def print_plan(figure_run: FigureRun, panels: list[Panel]) -> None:
     raise OnlyDone
 
 
-def compute_only(figure_run: FigureRun, panels: list[Panel]) -> None:
-    """--only: run the named panels into the panel cache; the figure and its files stay as they are."""
-    computed = {p.key: p for p in panels if p.config is not None}
-    unknown = [key for key in figure_run.args.only if key not in computed]
+def compute_only(panels: list[tuple[FigureRun, Panel]], keys: tuple[str, ...]) -> None:
+    """--only: run the named panels into the panel cache; the figures and their files stay as they are."""
+    computed = {p.key: (run, p) for run, p in panels if p.config is not None}
+    unknown = [key for key in keys if key not in computed]
     if unknown:
-        raise ConfigError(f"--only: no computed panel {', '.join(unknown)} in {figure_run.name}; "
+        names = ", ".join(dict.fromkeys(run.name for run, _ in panels))
+        raise ConfigError(f"--only: no computed panel {', '.join(unknown)} in {names}; "
                           f"choose from {', '.join(computed)}")
-    chosen = [computed[key] for key in figure_run.args.only]
-    check_inputs(chosen)
-    for p in chosen:
+    chosen = [computed[key] for key in keys]
+    check_inputs(p for _, p in chosen)
+    for figure_run, p in chosen:
         result = run_panel(p.config, figure_run.args.cache_dir, f"{figure_run.name} {p.key}")
         print(f"{figure_run.name} {p.key}: {cached(p.config, figure_run.args.cache_dir)} ({result.evaluations} "
               f"evaluations, {result.wall_time:.0f} s)", file=sys.stderr)

@@ -113,6 +113,21 @@ def test_plan_lists_the_panels_and_what_is_cached_without_computing(tmp_path, ne
     assert not (tmp_path / "fig2.png").exists()
 
 
+def test_plan_and_only_cover_every_figure_of_a_script_with_two(tmp_path, neckarfront):
+    """ablations.py makes two figures: --plan lists the panels of both, and --only takes a key of the second
+    (a content-only panel, the cheapest) without computing anything of the first."""
+    env = {"GATYS_IMAGES": str(neckarfront.parent)}
+    quick = ("--quick", "--out-dir", str(tmp_path))
+    result = run("reproduce/ablations.py", *quick, "--plan", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    plan = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["figure"] for p in plan] == ["ablation_style_representation"] * 4 + ["ablation_content_loss"] * 6
+    result = run("reproduce/ablations.py", *quick, "--only", "dot_content_only", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    dot = next(p["cache_key"] for p in plan if p["key"] == "dot_content_only")
+    assert [f.stem for f in (tmp_path / "cache").glob("*.png")] == [dot] and not list(tmp_path.glob("*.png"))
+
+
 def test_plan_into_a_pipe_whose_reader_has_gone_exits_quietly(neckarfront):
     """`--plan | head -1`: once the reader has gone, writing raises BrokenPipeError. Here the read end is
     closed before the script starts, so that happens on every run: the script must still end with 0 and
