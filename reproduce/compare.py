@@ -50,6 +50,7 @@ import repo  # noqa: F401  (the repository root on sys.path)
 import models  # noqa: E402
 import paper  # noqa: E402
 from common import published_dir, ratio_str  # noqa: E402
+from config import Config  # noqa: E402
 from images import ImageError, load_rgb, resolve_image, write_text_atomic  # noqa: E402
 
 SIZE = 256
@@ -258,27 +259,27 @@ def table(net, published: Path, figures: Path, images: str | None,
         if not pair["ours"].is_file():
             print(f"warning: {pair['ours']} missing; skipped", file=sys.stderr)
             continue
-        cfg = pair["config"]
+        cfg = Config(**pair["config"])
         pub_rgb = load(published / pair["published"])
         hw = tuple(pub_rgb.shape[-2:])
-        photo_path = resolve_image(cfg["content"] or CONTENT_PHOTO, cfg["images"] or images)
+        photo_path = resolve_image(cfg.content or CONTENT_PHOTO, cfg.images or images)
         if (photo_path, hw) not in memo:
             memo[photo_path, hw] = describe(net, load(photo_path, hw))
         ours_rgb = load(pair["ours"], hw)
         pub, mine, photo = describe(net, pub_rgb), describe(net, ours_rgb), memo[photo_path, hw]
         mine_print = describe(net, print_colour(ours_rgb, cmap))
-        has_content = cfg["content"] is not None
+        has_content = cfg.content is not None
         neckarfront = has_content and photo_path.name == CONTENT_PHOTO
         painting = None
-        if has_content and cfg["style"]:
-            style_path = resolve_image(cfg["style"], cfg["images"] or images)
+        if has_content and cfg.style:
+            style_path = resolve_image(cfg.style, cfg.images or images)
             if (style_path, hw) not in memo:
                 memo[style_path, hw] = describe(net, load(style_path, hw))
             painting = memo[style_path, hw]
         rows.append({"figure": manifest[pair["published"]]["figure"], "published": pair["published"],
-                     "ours": f"{pair['figure']}/{pair['key']}", "size": cfg["size"], "evaluations": pair["evaluations"],
-                     "ratio": used_ratio(cfg) if cfg["content"] and cfg["style"] else None,
-                     "network": network_of(cfg),
+                     "ours": f"{pair['figure']}/{pair['key']}", "size": cfg.size, "evaluations": pair["evaluations"],
+                     "ratio": cfg.equation_ratio() if cfg.content and cfg.style else None,
+                     "network": cfg.network_name(),
                      "style_distance": style_distance(mine, pub), "photo_style_distance": style_distance(photo, pub),
                      "style_distance_print": style_distance(mine_print, pub),
                      "content_distance_ours": content_distance(mine, photo) if has_content else None,
@@ -292,20 +293,6 @@ def table(net, published: Path, figures: Path, images: str | None,
     missing = [name for name, row in manifest.items()
                if row["init"] != "-" and row["figure"] != "2" and name not in matched]  # results, not inputs/schematic
     return rows, missing
-
-
-def network_of(cfg: dict) -> str:
-    """The network a panel's JSON config names; configs written before the scales field existed used the
-    per-filter scales."""
-    return (cfg.get("scales") or "filter") if cfg["normalised"] else "plain"
-
-
-def used_ratio(cfg: dict) -> float:
-    """The alpha/beta Eq. 7 used. Configs written before --ratio meant the printed value (no literal_ratio field)
-    stored the used one; later ones store the printed one, translated here as train.py translated it."""
-    if cfg.get("literal_ratio") is not False:
-        return cfg["ratio"]
-    return paper.equation_ratio(cfg["ratio"], cfg["size"], network_of(cfg))
 
 
 def references(net, published: Path, images: str | None) -> dict[str, list[tuple[str, str, list[float]]]]:
