@@ -85,9 +85,9 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
     p.add_argument("--out-dir", type=Path, help="where <figure>.png and .json go (default figures/; "
                                                 ".cache/quick with --quick)")
     p.add_argument("--cache-dir", type=Path, help="panel cache (default .cache/panels; <out-dir>/cache with --quick)")
-    for name in ("precision", "optimizer", "scales"):  # the Config's choices and default, as train.py offers them
-        option = CONFIG_FIELDS[name]
-        p.add_argument(f"--{name}", choices=option.metadata["choices"], help=f"default {option.default}: "
+    for field in ("precision", "optimizer", "scales"):  # the Config's choices and default, as train.py offers them
+        option = CONFIG_FIELDS[field]
+        p.add_argument(f"--{field}", choices=option.metadata["choices"], help=f"default {option.default}: "
                                                                               f"{option.metadata['help']}")
     if only:
         p.add_argument("--only", type=lambda s: tuple(k for k in s.split(",") if k), metavar="KEY[,KEY]",

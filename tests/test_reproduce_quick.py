@@ -75,6 +75,19 @@ def test_network_flags_reach_every_panel_and_all_py_forwards_them():
     assert {"scales", "optimizer", "precision"} <= set(all_figures.FORWARDED)
 
 
+@pytest.mark.parametrize("script", ["fig3", "convergence"])
+def test_the_json_command_names_the_script_that_ran(script, tmp_path):
+    """The command a figure's JSON records is the script itself with the flags as given (it once named the
+    last --scales-like option the parser added)."""
+    import common
+    import matplotlib.pyplot as plt
+    args = common.parse("", ["--budget", "7", "--out-dir", str(tmp_path)], f"reproduce/{script}.py")
+    common.FigureRun(args, "x").save(plt.figure(), "caption")
+    meta = json.loads((tmp_path / "x.json").read_text())
+    assert meta["command"] == f"python reproduce/{script}.py --budget 7 --out-dir {tmp_path}"
+    assert meta["settings"]["script"] == script
+
+
 def test_plateau_is_where_the_tol_rule_stops():
     from convergence import plateau
     totals = [100.0 / n for n in range(1, 400)]  # after n evaluations the last 50 improved by 50 / (n - 50)
