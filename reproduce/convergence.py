@@ -34,6 +34,14 @@ def plateau(totals, threshold: float, window: int = WINDOW) -> int | None:
     return None
 
 
+def gain(totals, n: int, window: int = WINDOW) -> float | None:
+    """Relative improvement of the best loss over the ``window`` evaluations that end at evaluation n."""
+    if not window < n <= len(totals):
+        return None
+    best = np.minimum.accumulate(np.asarray(totals, dtype=float))
+    return float((best[n - window - 1] - best[n - 1]) / best[n - 1])
+
+
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, budget=DEFAULT_BUDGET, only=False)
     s = common.FigureRun(args, "convergence")
@@ -42,13 +50,15 @@ def main(argv=None) -> int:
                                          optimizer=opt)) for opt in optimizers]
     common.check_inputs(panels)
     fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
-    plateaus = {}
+    plateaus, gains, finals = {}, {}, {}
     for p, colour in zip(panels, ("tab:blue", "tab:orange", "tab:green")):
         totals = [h["total"] for h in s.run(p.key, p.config).history]
         evals = np.arange(1, len(totals) + 1)
         ax.semilogy(evals, totals, color=colour, alpha=0.25, lw=0.8)
         ax.semilogy(evals, np.minimum.accumulate(totals), color=colour, lw=1.6, label=f"{p.key} (best so far)")
         plateaus[p.key] = {f"{t:g}": plateau(totals, t) for t in THRESHOLDS}
+        gains[p.key] = {str(n): gain(totals, n) for n in (common.BUDGET, len(totals))}
+        finals[p.key] = {str(n): float(min(totals[:n])) for n in (common.BUDGET, len(totals)) if n <= len(totals)}
         for t, marker in zip(THRESHOLDS, ("o", "s")):
             n = plateaus[p.key][f"{t:g}"]
             print(f"{p.key}: improvement over {WINDOW} evaluations < {t:g} first at evaluation "
@@ -65,7 +75,8 @@ def main(argv=None) -> int:
     if suggestion:
         print(f"suggested BUDGET (reproduce/common.py): {suggestion} (L-BFGS-B, < 1e-4 per {WINDOW} evaluations)")
     s.save(fig, s.caption(),
-           extra={"plateau_evaluation": plateaus, "window": WINDOW, "suggested_budget": suggestion})
+           extra={"plateau_evaluation": plateaus, "window": WINDOW, "suggested_budget": suggestion,
+                  "gain_over_window_ending_at": gains, "best_loss_at": finals})
     return 0
 
 

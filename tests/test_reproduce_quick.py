@@ -95,6 +95,14 @@ def test_plateau_is_where_the_tol_rule_stops():
     assert plateau([1.0] * 40, 1e-4) is None  # shorter than the window
 
 
+def test_gain_is_the_relative_improvement_plateau_compares_with_tol():
+    from convergence import gain, plateau
+    totals = [100.0 / n for n in range(1, 400)]
+    assert gain(totals, 301) == pytest.approx(50 / 251) and gain(totals, 300) == pytest.approx(50 / 250)
+    assert gain(totals, 301) < 0.2 <= gain(totals, 300) and plateau(totals, 0.2) == 301
+    assert gain(totals, 50) is None and gain(totals, 400) is None  # no full window; beyond the run
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help(script, capsys):
     module = importlib.import_module(script)  # reproduce/ is on sys.path (pytest.ini), as for the scripts
