@@ -367,6 +367,7 @@ def compute_figures(figures: list[tuple[FigureRun, list[list[Panel | None]]]]) -
 
 
 def picture_grid(figure_run: FigureRun, grid: list[list[Panel | None]]) -> dict[str, torch.Tensor]:
+    """The pictures of one grid by panel key: computed or cached, or the image a panel shows."""
     pictures = {}
     for p in (p for row in grid for p in row if p is not None):
         if p.config is not None:

@@ -24,22 +24,19 @@ THRESHOLDS = (1e-3, 1e-4)
 DEFAULT_BUDGET = 2000
 
 
+def gain(totals, n: int, window: int = WINDOW) -> float | None:
+    """Relative improvement of the best loss over the ``window`` evaluations that end at evaluation n (what
+    train.Objective compares with Config.tol); None without a full window."""
+    if not window < n <= len(totals):
+        return None
+    best = np.minimum.accumulate(np.asarray(totals[:n], dtype=float))
+    return float((best[n - window - 1] - best[n - 1]) / best[n - 1])
+
+
 def plateau(totals, threshold: float, window: int = WINDOW) -> int | None:
     """First evaluation count n at which the best loss improved by less than ``threshold`` (relative) over the
     last ``window`` evaluations: where train.Objective with tol = threshold stops. None if never."""
-    best = np.minimum.accumulate(np.asarray(totals, dtype=float))
-    for n in range(window + 1, len(best) + 1):
-        if best[n - window - 1] - best[n - 1] < threshold * best[n - 1]:
-            return n
-    return None
-
-
-def gain(totals, n: int, window: int = WINDOW) -> float | None:
-    """Relative improvement of the best loss over the ``window`` evaluations that end at evaluation n."""
-    if not window < n <= len(totals):
-        return None
-    best = np.minimum.accumulate(np.asarray(totals, dtype=float))
-    return float((best[n - window - 1] - best[n - 1]) / best[n - 1])
+    return next((n for n in range(window + 1, len(totals) + 1) if gain(totals, n, window) < threshold), None)
 
 
 def main(argv=None) -> int:
