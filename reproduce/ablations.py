@@ -121,13 +121,12 @@ def content_loss(s: common.FigureRun, grid: list[list[Panel]], pictures: dict[st
 
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__)
-    figures = [(common.FigureRun(args, "ablation_style_representation"), style_representation_grid,
-                style_representation),
-               (common.FigureRun(args, "ablation_content_loss"), content_loss_grid, content_loss)]
-    grids = [make_grid(s) for s, make_grid, _ in figures]
-    all_pictures = common.compute_figures([(s, grid) for (s, _, _), grid in zip(figures, grids)])
-    for (s, _, finish), grid, pictures in zip(figures, grids, all_pictures):
-        finish(s, grid, pictures)
+    style = common.FigureRun(args, "ablation_style_representation")
+    content = common.FigureRun(args, "ablation_content_loss")
+    style_grid, content_grid = style_representation_grid(style), content_loss_grid(content)
+    style_pictures, content_pictures = common.compute_figures([(style, style_grid), (content, content_grid)])
+    style_representation(style, style_grid, style_pictures)
+    content_loss(content, content_grid, content_pictures)
     return 0
 
 

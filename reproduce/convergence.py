@@ -24,19 +24,26 @@ THRESHOLDS = (1e-3, 1e-4)
 DEFAULT_BUDGET = 2000
 
 
+def gains(totals, window: int = WINDOW) -> np.ndarray:
+    """gains[n]: relative improvement of the best loss over the ``window`` evaluations that end at evaluation n
+    (what train.Objective compares with Config.tol); NaN where there is no full window."""
+    best = np.minimum.accumulate(np.asarray(totals, dtype=float))
+    out = np.full(len(best) + 1, np.nan)
+    n = np.arange(window + 1, len(best) + 1)
+    out[n] = (best[n - window - 1] - best[n - 1]) / best[n - 1]
+    return out
+
+
 def gain(totals, n: int, window: int = WINDOW) -> float | None:
-    """Relative improvement of the best loss over the ``window`` evaluations that end at evaluation n (what
-    train.Objective compares with Config.tol); None without a full window."""
-    if not window < n <= len(totals):
-        return None
-    best = np.minimum.accumulate(np.asarray(totals[:n], dtype=float))
-    return float((best[n - window - 1] - best[n - 1]) / best[n - 1])
+    """gains(totals)[n], or None without a full window."""
+    return float(gains(totals, window)[n]) if window < n <= len(totals) else None
 
 
 def plateau(totals, threshold: float, window: int = WINDOW) -> int | None:
     """First evaluation count n at which the best loss improved by less than ``threshold`` (relative) over the
     last ``window`` evaluations: where train.Objective with tol = threshold stops. None if never."""
-    return next((n for n in range(window + 1, len(totals) + 1) if gain(totals, n, window) < threshold), None)
+    below = np.flatnonzero(gains(totals, window) < threshold)  # NaN compares False
+    return int(below[0]) if below.size else None
 
 
 def main(argv=None) -> int:
