@@ -14,29 +14,63 @@ from torch import nn
 
 
 def flatten(feature: torch.Tensor) -> torch.Tensor:
-    """[1, N_l, H, W] -> F^l of shape [N_l, M_l]."""
+    """[1, N_l, H, W] -> F^l of shape [N_l, M_l]: a view in either memory format (channels_last gives F^l with
+    strides (1, N_l)), in the network's dtype."""
     return feature.reshape(feature.shape[1], -1)
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """Losses are summed in float32 (or float64 when given it), whatever precision the network ran in."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def gram(F: torch.Tensor) -> torch.Tensor:
-    """Eq. 3: G^l_ij = sum_k F^l_ik F^l_jk. Unnormalised, as written in the paper."""
-    return _Gram.apply(F)
+    """Eq. 3: G^l_ij = sum_k F^l_ik F^l_jk. Unnormalised, as written in the paper. The products are taken in at
+    least float32, so a bf16 F gives the exact Gram matrix of its numbers (used for the targets A^l, once)."""
+    wide = at_least_float32(F)
+    return wide @ wide.T
 
 
-class _Gram(torch.autograd.Function):
-    """F F^T with a one-product backward. Autograd would treat the two factors as unrelated and spend two
-    N x N x M products (g F and g^T F); since both are F, dL/dF = (g + g^T) F: one product instead of two
-    (the benchmark's profile, figures/bench.md, shows what it saves on the machine it ran on)."""
+def split_target(A: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A^l = A_high + A_low with A_high in the network's ``dtype`` (A itself when that is float32 or wider) and
+    A_low the remainder, so that ``gram_minus`` can subtract A_high inside the product and A_low after it."""
+    high = A.to(dtype)
+    return high, A - high.to(A.dtype)
+
+
+def gram_minus(F: torch.Tensor, A_high: torch.Tensor, A_low: torch.Tensor) -> torch.Tensor:
+    """G^l - A^l, the bracket of Eq. 4, at least float32, with A^l = A_high + A_low (``split_target``)."""
+    return _GramMinusTarget.apply(F, A_high) - A_low
+
+
+class _GramMinusTarget(torch.autograd.Function):
+    """F F^T - A_high as one product in F's precision and layout, with a one-product backward.
+
+    Why one product: in a bfloat16 network the matmul multiplies bf16 numbers exactly and sums in float32, but
+    rounds its output to bf16, 2^-9 of each entry. Rounded, G^l itself would be off by 2^-9 |G|, while what
+    the loss needs is G - A, which near a solution is a small fraction of G: the loss would be mostly rounding
+    noise, and L-BFGS's line search stops early. addmm adds -A_high inside the float32 accumulator, so the one
+    rounding is 2^-9 of |G - A_high| instead. (Widening F to float32 first would cost a copy of every feature
+    map and a 4x slower product.)
+
+    Backward: autograd would treat the two factors of F F^T as unrelated and spend two N x N x M products
+    (g F and g^T F); since both are F, dL/dF = (g + g^T) F, one product, computed in F's dtype (the gradient
+    flows into a convolution of that dtype) and laid out like F, so that autograd adds it to the gradient from
+    the next layer without a strided copy.
+    """
 
     @staticmethod
-    def forward(ctx, F: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, F: torch.Tensor, A_high: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(F)
-        return F @ F.T
+        return at_least_float32(torch.addmm(A_high, F, F.T, beta=-1))
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:
         (F,) = ctx.saved_tensors
-        return (g + g.T) @ F
+        symmetric = (g + g.T).to(F.dtype)
+        if F.stride(0) == 1 and F.shape[0] > 1:  # F is the transpose of a contiguous M x N matrix (channels_last)
+            return (F.T @ symmetric).T, None
+        return symmetric @ F, None
 
 
 def content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
@@ -61,11 +95,11 @@ def cosine_content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
 CONTENT_LOSSES = {"sse": content_loss, "dot": dot_content_loss, "cosine": cosine_content_loss}
 
 
-def style_layer_loss(G: torch.Tensor, A: torch.Tensor, N: int, M: int) -> torch.Tensor:
-    """Eq. 4: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2.
+def style_layer_loss(G_minus_A: torch.Tensor, N: int, M: int) -> torch.Tensor:
+    """Eq. 4: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2, given G^l - A^l.
     Its gradient w.r.t. F^l (Eq. 6) is ((G^l - A^l) F^l)_ij / (N_l^2 M_l^2), an N_l x M_l matrix like F^l (the
     paper writes it ((F^l)^T (G^l - A^l))_ji), and 0 where F^l_ij < 0."""
-    return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
+    return G_minus_A.pow(2).sum() / (4.0 * N**2 * M**2)
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -84,10 +118,10 @@ class ContentLoss(nn.Module):
         if measure not in CONTENT_LOSSES:
             raise ValueError(f"content measure must be one of {', '.join(CONTENT_LOSSES)}, not {measure!r}")
         self.layer, self.measure = layer, CONTENT_LOSSES[measure]
-        self.register_buffer("P", flatten(content_feature).detach())  # P^l
+        self.register_buffer("P", at_least_float32(flatten(content_feature).detach()))  # P^l
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.measure(flatten(features[self.layer]), self.P)
+        return self.measure(at_least_float32(flatten(features[self.layer])), self.P)
 
 
 class StyleLoss(nn.Module):
@@ -95,7 +129,8 @@ class StyleLoss(nn.Module):
 
     When the style image has M_l^s positions and x has M_l (style not resized to the content, a
     departure from [C] §2.3), A^l is rescaled by M_l / M_l^s: the Gram matrix is a sum over positions,
-    so this is the Gram matrix the same statistics would give at x's size.
+    so this is the Gram matrix the same statistics would give at x's size. A^l is kept whole (``A_<layer>``) and
+    split for ``gram_minus`` (``A_high_<layer>``, ``A_low_<layer>``).
 
     ``representation="raw"`` is an ablation: the style image's feature maps themselves are matched,
     E_l = sum_ij (F_ij - S_ij)^2 / (4 N_l^2 M_l), a normalisation chosen here (not from the paper) so the
@@ -115,9 +150,12 @@ class StyleLoss(nn.Module):
             if representation == "raw":
                 if S.shape[1] != generated_positions[layer]:
                     raise ValueError("the raw-feature style loss needs the style image at the output's size")
-                target = S
+                target = at_least_float32(S)
             else:
                 target = gram(S) * (generated_positions[layer] / S.shape[1])  # A^l, at x's M_l
+                high, low = split_target(target, S.dtype)
+                self.register_buffer(f"A_high_{layer}", high.detach())
+                self.register_buffer(f"A_low_{layer}", low.detach())
             self.register_buffer(f"A_{layer}", target.detach())
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -126,11 +164,11 @@ class StyleLoss(nn.Module):
         for layer in self.layers:
             F = flatten(features[layer])
             N, M = F.shape
-            target = getattr(self, f"A_{layer}")
             if self.representation == "raw":
-                E = M * (F - target).pow(2).sum() / (4.0 * N**2 * M**2)
+                E = M * (at_least_float32(F) - getattr(self, f"A_{layer}")).pow(2).sum() / (4.0 * N**2 * M**2)
             else:
-                E = style_layer_loss(gram(F), target, N, M)
+                E = style_layer_loss(gram_minus(F, getattr(self, f"A_high_{layer}"), getattr(self, f"A_low_{layer}")),
+                                     N, M)
             terms[layer] = self.w[layer] * E
         return terms
 

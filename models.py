@@ -241,8 +241,9 @@ def estimate_memory_bytes(height: int, width: int, layers) -> int:
 class VGG19(nn.Module):
     """VGG-19 conv stack: ``forward(x, layers)`` returns ``{name: F}`` and stops at the deepest requested layer.
 
-    ``dtype`` is the compute precision of the network alone: inputs are cast on entry and the requested
-    features are returned in float32, so Gram matrices and losses never see bfloat16 rounding.
+    ``dtype`` is the compute precision of the network: inputs are cast on entry and the requested features are
+    returned as they are computed (that dtype, that memory format, no copy); loss.py decides where a loss needs
+    float32.
     """
 
     def __init__(self, weights: Weights, preprocessing: Preprocessing = CAFFE, pooling: str = "avg",
@@ -275,7 +276,7 @@ class VGG19(nn.Module):
                 continue
             h = F.relu(self.convs[name](h))  # "conv4_2" = rectified output, as in Caffe's in-place ReLU
             if name in wanted:
-                features[name] = h.float()
+                features[name] = h
         return features
 
 

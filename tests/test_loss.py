@@ -62,11 +62,65 @@ def test_style_gradient_matches_eq6():
     N, M = 6, 17
     F = features(N, M, 6).requires_grad_(True)
     A = L.gram(features(N, M, 7))
-    E = L.style_layer_loss(L.gram(F), A, N, M)
+    E = L.style_layer_loss(L.gram_minus(F, *L.split_target(A, F.dtype)), N, M)  # as StyleLoss computes it
     (grad,) = torch.autograd.grad(E, F)
     expected = paper_style_gradient(F.detach(), A)
     assert expected.abs().max() > 1e-6  # a non-trivial comparison
     torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_gram_minus_gradient_keeps_the_layout_of_F():
+    """A channels_last feature map flattens to F^l with strides (1, N): G - A and its gradient are the same
+    numbers as for the contiguous F^l, and the gradient comes back laid out like F (so autograd adds it to the
+    next layer's gradient without a strided copy)."""
+    N, M = 6, 17
+    F = features(N, M, 10)
+    A = L.gram(features(N, M, 9))
+    F_transposed_layout = F.T.contiguous().T  # same values, strides (1, N)
+    assert F_transposed_layout.stride() == (1, N)
+    g = features(N, N, 11, negative=True)  # any upstream gradient, not symmetric
+    grads = []
+    for F_in in (F.clone(), F_transposed_layout):
+        F_in.requires_grad_(True)
+        D = L.gram_minus(F_in, *L.split_target(A, F_in.dtype))
+        torch.testing.assert_close(D, F @ F.T - A, rtol=1e-12, atol=1e-12)
+        (grad,) = torch.autograd.grad(D, F_in, g)
+        assert grad.stride() == F_in.stride()
+        grads.append(grad)
+    torch.testing.assert_close(grads[0], (g + g.T) @ F, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-12, atol=1e-14)
+
+
+def test_split_target_is_exact():
+    """A_high + A_low == A bit for bit: A_high is A rounded to bf16 (within 2^-9 of A, same sign), so the float32
+    subtraction A - A_high is exact (Sterbenz) and so is adding it back."""
+    A = L.gram(features(16, 50, 17, negative=True).float())
+    high, low = L.split_target(A, torch.bfloat16)
+    assert high.dtype == torch.bfloat16 and low.dtype == torch.float32
+    assert (low != 0).any()
+    assert torch.equal(high.float() + low, A)
+    same, zero = L.split_target(A, torch.float32)
+    assert torch.equal(same, A) and not zero.any()
+
+
+def test_bfloat16_gram_minus_rounds_the_difference_once():
+    """The fast path: bf16 features, float32 results. gram(F) widens F, so the targets A^l are the exact Gram
+    matrices of the bf16 numbers (up to float32 summation). gram_minus rounds once, after subtracting A_high
+    inside the float32 accumulator: within 2^-8 of |G - A| (one bf16 rounding is <= 2^-9 of each entry).
+    F and the style features here are alike, as near a solution, so |G - A| is a few % of |G| and rounding G
+    first (2^-9 of |G|) would miss this bound by about 10x."""
+    N, M = 16, 4096
+    F = features(N, M, 12).to(torch.bfloat16)
+    A = L.gram(features(N, M, 13).to(torch.bfloat16))
+    exact_A = features(N, M, 13).to(torch.bfloat16).double()
+    exact_A = exact_A @ exact_A.T
+    assert A.dtype == torch.float32
+    assert ((A.double() - exact_A).abs() <= 1e-5 * exact_A).all()
+    D = L.gram_minus(F, *L.split_target(A, torch.bfloat16))
+    assert D.dtype == torch.float32
+    exact_D = F.double() @ F.double().T - A.double()
+    assert exact_D.norm() < 0.1 * exact_A.norm()  # the regime the bound is about
+    assert (D.double() - exact_D).norm() <= 2.0**-8 * exact_D.norm()
 
 
 def test_style_gradient_through_relu_is_masked():
@@ -74,7 +128,7 @@ def test_style_gradient_through_relu_is_masked():
     Z = features(N, M, 8, negative=True).requires_grad_(True)
     F = torch.relu(Z)
     A = L.gram(features(N, M, 9))
-    (grad,) = torch.autograd.grad(L.style_layer_loss(L.gram(F), A, N, M), Z)
+    (grad,) = torch.autograd.grad(L.style_layer_loss(L.gram_minus(F, *L.split_target(A, F.dtype)), N, M), Z)
     expected = torch.where(Z.detach() > 0, paper_style_gradient(F.detach(), A), torch.zeros(N, M, dtype=DTYPE))
     assert (grad[Z.detach() < 0] == 0).all()
     torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-14)
@@ -84,7 +138,7 @@ def test_style_layer_loss_value_eq4():
     N, M = 5, 11
     G, A = L.gram(features(N, M, 10)), L.gram(features(N, M, 11))
     expected = sum((G[i, j] - A[i, j]).item() ** 2 for i in range(N) for j in range(N)) / (4 * N**2 * M**2)
-    assert L.style_layer_loss(G, A, N, M).item() == pytest.approx(expected, rel=1e-12)
+    assert L.style_layer_loss(G - A, N, M).item() == pytest.approx(expected, rel=1e-12)
 
 
 # --------------------------------------------------------------------------- #
@@ -100,13 +154,14 @@ def test_gram_matches_explicit_sum():
     torch.testing.assert_close(L.gram(F), torch.einsum("ik,jk->ij", F, F), rtol=1e-12, atol=1e-12)
 
 
-def test_gram_backward_matches_finite_differences():
+def test_gram_minus_backward_matches_finite_differences():
     """The one-product backward (g + g^T) F, with a non-symmetric upstream gradient so that a missing
     transpose would show."""
     F = features(4, 9, 15, negative=True).requires_grad_()
+    A_high, A_low = L.split_target(L.gram(features(4, 9, 18)), DTYPE)
     weight = torch.randn(4, 4, dtype=DTYPE, generator=torch.Generator().manual_seed(16))
-    assert torch.autograd.gradcheck(lambda F: (L.gram(F) * weight).sum(), (F,))
-    (grad,) = torch.autograd.grad((L.gram(F) * weight).sum(), F)
+    assert torch.autograd.gradcheck(lambda F: (L.gram_minus(F, A_high, A_low) * weight).sum(), (F,))
+    (grad,) = torch.autograd.grad((L.gram_minus(F, A_high, A_low) * weight).sum(), F)
     torch.testing.assert_close(grad, (weight + weight.T) @ F.detach(), rtol=1e-12, atol=1e-12)
 
 

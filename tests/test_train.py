@@ -642,10 +642,12 @@ def test_command_line_writes_the_format_of_the_extension(capsys, tmp_path, necka
 
 def test_fidelity_terms_vanish_on_the_targets_themselves(neckarfront, starry_night):
     """fidelity.py evaluates Eq. 7's terms on a given image with the targets built as a run builds them: the
-    photo itself has L_content = 0 and the painting (resized as the run resizes it) L_style = 0, exactly."""
+    photo itself has L_content = 0 exactly, and the painting (resized as the run resizes it) L_style = 0 up to the
+    float32 summation order: the target A^l is summed by one product and G^l - A^l by another, which differ by
+    ~1e-6 of |G| per entry; E_l is quadratic in that, against the photo's |G - A| of tens of % of |G|."""
     import fidelity
     cfg = train.Config(content=neckarfront.name, style=starry_night.name, size=48, precision="fp32",
                        images=str(neckarfront.parent))
     photo, painting = fidelity.terms_of(cfg.network().build(), cfg, [neckarfront, starry_night])
     assert photo["content"] == 0.0 and photo["style"] > 0
-    assert painting["style"] == 0.0 and painting["content"] > 0
+    assert painting["style"] < 1e-6 * photo["style"] and painting["content"] > 0
