@@ -299,8 +299,10 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
     net = net if net is not None else spec.build()
     history, start, x, reason, interrupted, finite = [], None, None, "", False, True
     for number, (stage, (content_rgb, style_rgb)) in enumerate(zip(stages, inputs), 1):
-        objective, reason, interrupted, finite = run_stage(stage, net, content_rgb, style_rgb, x, callback,
-                                                           len(history), start)
+        run = run_stage(stage, net, content_rgb, style_rgb, x, callback, len(history), start)
+        if run.gave_up and net.dtype != torch.float32 and run.objective.evaluations < stage.budget:
+            run = continue_in_float32(run, stage, spec, content_rgb, style_rgb, callback, len(history))
+        objective, reason, interrupted, finite = run.objective, run.reason, run.interrupted, run.finite
         x, start = objective.best_x, objective.start
         if len(stages) > 1:
             for record in objective.history:
@@ -317,11 +319,40 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
                   environment)
 
 
+@dataclass
+class StageRun:
+    objective: Objective        # best image and history
+    reason: str                 # why it stopped
+    interrupted: bool = False   # Ctrl-C
+    finite: bool = True         # False when it stopped on NaN/inf
+    gave_up: bool = False       # the optimiser stopped by itself (its line search found no decrease)
+
+
+def continue_in_float32(run: StageRun, cfg: Config, spec: models.NetworkSpec, content_rgb, style_rgb,
+                        callback, earlier: int) -> StageRun:
+    """The rest of the budget with the float32 network, from the best image so far.
+
+    A bfloat16 gradient carries a rounding error of about 2^-9 per layer; once the steps are small, the
+    differences of successive gradients that L-BFGS builds its curvature from are of that size too, and the
+    line search stops finding a decrease while a float32 run would still make progress. The targets are
+    recomputed with the float32 network; the history counts on and marks these evaluations."""
+    done = run.objective.evaluations
+    net = dataclasses.replace(spec, dtype=torch.float32, channels_last=False).build()
+    rest = dataclasses.replace(cfg, budget=cfg.budget - done)
+    more = run_stage(rest, net, content_rgb, style_rgb, run.objective.best_x, callback, earlier + done,
+                     run.objective.start)
+    for record in more.objective.history:
+        record["network_dtype"] = "float32"
+    more.objective.history[:0] = run.objective.history
+    more.objective.evaluations += done
+    more.reason = f"{run.reason}; continued in float32 after evaluation {earlier + done}: {more.reason}"
+    return more
+
+
 def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: torch.Tensor | None,
-              callback, earlier: int, clock: float | None) -> tuple[Objective, str, bool, bool]:
-    """One optimisation at cfg.size: targets at that size, from ``start_x`` upsampled (a coarser stage's best
-    image) or else from cfg.init. Returns the objective (best image, history), the stop reason, interrupted,
-    finite."""
+              callback, earlier: int, clock: float | None) -> StageRun:
+    """One optimisation at cfg.size: targets at that size, from ``start_x`` (a coarser stage's best image,
+    upsampled, or a best image to continue from) or else from cfg.init."""
     device, prep = next(net.parameters()).device, net.preprocessing
     content_x = None if content_rgb is None else prep.to_net(content_rgb.to(device))
     style_x = None if style_rgb is None else prep.to_net(style_rgb.to(device))
@@ -329,26 +360,29 @@ def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: t
     loss = build_loss(net, cfg, content_x, style_x, tuple(shape[-2:]))
     if start_x is None:
         x0 = initial_image(cfg, net, content_x, style_x, shape, device)
-    else:  # bilinear weights are convex, so the upsampled image stays within the pixel bounds
+    elif start_x.shape[-2:] != shape[-2:]:  # bilinear weights are convex: the upsampled image stays within bounds
         x0 = torch.nn.functional.interpolate(start_x, size=shape[-2:], mode="bilinear", align_corners=False)
+    else:
+        x0 = start_x.clone()
     lower, upper = prep.bounds(x0)
     objective = Objective(net, loss, cfg.budget, cfg.tol, callback, earlier, clock)
-    interrupted, finite = False, True
+    run = StageRun(objective, "")
     try:
         if cfg.optimizer in ("lbfgsb", "lbfgsb-unbounded"):
             bounds = (lower, upper) if cfg.optimizer == "lbfgsb" else None
-            reason = run_lbfgsb(objective, x0, cfg.lbfgs_memory, bounds)
+            run.reason = run_lbfgsb(objective, x0, cfg.lbfgs_memory, bounds)
         elif cfg.optimizer == "lbfgs":
-            reason = run_lbfgs(objective, x0, cfg.lbfgs_memory)
+            run.reason = run_lbfgs(objective, x0, cfg.lbfgs_memory)
         else:
-            reason = run_adam(objective, x0, lower, upper, cfg.lr)
+            run.reason = run_adam(objective, x0, lower, upper, cfg.lr)
+        run.gave_up = True
     except Stop as stop:
-        reason, finite = stop.reason, stop.kind != Stop.NON_FINITE
+        run.reason, run.finite = stop.reason, stop.kind != Stop.NON_FINITE
     except KeyboardInterrupt:
-        reason, interrupted = "interrupted (Ctrl-C)", True
+        run.reason, run.interrupted = "interrupted (Ctrl-C)", True
     if objective.best_x is None:  # interrupted or non-finite before a first finite evaluation
         objective.best_x = x0
-    return objective, reason, interrupted, finite
+    return run
 
 
 # --------------------------------------------------------------------------- #

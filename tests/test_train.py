@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import contextlib
 import math
 import types
 
@@ -337,6 +338,47 @@ def test_tolerance_stops_a_stalled_run(neckarfront):
     result = train.stylize(cfg)
     assert result.stop_reason.startswith("converged") and result.evaluations == train.WINDOW + 1
     assert result.history[0]["total"] > 1.0
+
+
+def giving_up_once(monkeypatch, after: int) -> None:
+    """torch LBFGS that, the first time it runs, gives up (returns by itself) after ``after`` evaluations, as a
+    bf16 line search does once it finds no decrease; afterwards it runs as it is."""
+    original, calls = train.run_lbfgs, []
+
+    def run(objective, x0, memory):
+        calls.append(1)
+        if len(calls) > 1:
+            return original(objective, x0, memory)
+        objective.budget = after
+        with contextlib.suppress(train.Stop):
+            original(objective, x0, memory)
+        return "gave up"
+
+    monkeypatch.setattr(train, "run_lbfgs", run)
+
+
+@pytest.mark.parametrize("precision, evaluations", [("bf16", 12), ("fp32", 5)])
+def test_reduced_precision_run_that_gives_up_continues_in_float32(monkeypatch, neckarfront, starry_night,
+                                                                 precision, evaluations):
+    """bf16: the first 5 evaluations in bf16, the other 7 of the budget in float32 from the best image so far,
+    marked in the history and the stop reason. float32 is not continued. Tolerances: the float32 continuation
+    starts at the bf16 run's best image, whose loss the two precisions agree on to ~1e-3 (bf16 activations),
+    while 5 L-BFGS evaluations have lowered the loss from the noise start by more than 10 %."""
+    giving_up_once(monkeypatch, after=5)
+    cfg = pair_config(neckarfront, starry_night, size=32, budget=12, optimizer="lbfgs", precision=precision)
+    result = train.stylize(cfg)
+    assert result.evaluations == len(result.history) == evaluations
+    assert [h["evaluation"] for h in result.history] == list(range(1, evaluations + 1))
+    assert [h.get("network_dtype") for h in result.history] == [None] * 5 + ["float32"] * (evaluations - 5)
+    if precision == "fp32":
+        assert result.stop_reason == "gave up"
+        return
+    assert result.stop_reason.startswith("gave up; continued in float32 after evaluation 5: budget")
+    totals = [h["total"] for h in result.history]
+    best_bf16 = min(totals[:5])
+    assert best_bf16 < 0.9 * totals[0]
+    assert totals[5] == pytest.approx(best_bf16, rel=0.01)
+    assert min(totals[5:]) <= totals[5]
 
 
 # --------------------------------------------------------------------------- #
