@@ -1,14 +1,19 @@
 """Quality parity of the fast path: the same synthesis in fp32 and in bf16 + channels_last, both judged in fp32.
 
-From the same noise seed, ``--budget`` evaluations of torch L-BFGS (tol 0) at 256 px, Neckarfront + The Starry
-Night at the balance the figures use (printed 1e-3 x the measured factor, scaled to the size), once with the
-network in float32 and once in the fast path (bf16 network, channels_last; the Gram matrices, losses,
-optimiser state and image are float32 in both). Each run's best iterate is then evaluated
-with the float32 network and float32 targets, so both numbers are on the same scale; the relative difference
-(bf16 - fp32) / fp32 is the figure of merit (target: within 1 %).
+For each noise seed, ``--budget`` evaluations of the figures' optimiser (scipy L-BFGS-B, tol 0; ``--optimizer``)
+at 256 px, Neckarfront + The Starry Night at the balance the figures use (printed 1e-3 x the measured factor,
+scaled to the size), once with the network in float32 and once in the fast path (bf16 network, channels_last;
+losses, optimiser state and image float32 in both). Each run's best iterate is then evaluated with the float32
+network and float32 targets, so both numbers are on the same scale; the relative difference (bf16 - fp32) / fp32
+is the figure of merit (target: within 1 %). Two runs of the same problem drift apart however they round (the
+optimisation amplifies any difference), so one seed's difference is part rounding, part chance; the mean over
+``--seeds`` separates the two.
 
-    python reproduce/precision.py                 # 500 evaluations each, about 4 minutes on 2 cores
-    python reproduce/precision.py --budget 20      # a quick check
+When the bf16 run's optimiser stops by itself before the budget, train.stylize continues it in float32; the
+script then also reports how many evaluations ran in bf16 and the difference at that count (own losses).
+
+    python reproduce/precision.py                          # 3 seeds x 500 evaluations x 2 precisions
+    python reproduce/precision.py --budget 20 --seeds 0    # a quick check
 
 Writes figures/precision.png (the two images side by side, fp32 losses in the titles, and both loss curves)
 and figures/precision.json.
@@ -36,21 +41,24 @@ CPU = torch.device("cpu")
 RUNS = (("fp32", "fp32 network"), ("bf16", "bf16 network + channels_last"))
 
 
-def run(precision: str, args) -> dict:
-    """One synthesis; keeps the best iterate in network space (unclamped: torch LBFGS has no bounds)."""
+def run(precision: str, args, seed: int) -> dict:
+    """One synthesis; keeps the best iterate in network space (unclamped where the optimiser has no bounds)."""
     best = {}
 
     def keep(p: train.Progress) -> None:
         best["x"] = p.best_x
 
     cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=args.size,
-                       ratio=paper.FIG6_RATIO, optimizer="lbfgs", budget=args.budget, tol=0.0,
-                       seed=args.seed, precision=precision, images=args.images, scales=args.scales)
-    print(f"[precision] {precision}: {args.budget} evaluations at {args.size} px (load {machine.load_average()})",
+                       ratio=paper.FIG6_RATIO, optimizer=args.optimizer, budget=args.budget, tol=0.0,
+                       seed=seed, precision=precision, images=args.images, scales=args.scales)
+    print(f"[precision] seed {seed}, {precision}: {args.budget} evaluations at {args.size} px "
+          f"(load {machine.load_average()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
     totals = [h["total"] for h in result.history]
+    in_bf16 = sum(1 for h in result.history if h.get("network_dtype") != "float32")
     return {"config": cfg, "result": result, "best_x": best["x"], "own_best": min(totals), "history": totals,
+            "evaluations_before_float32": in_bf16 if in_bf16 < len(totals) else None,
             "seconds_per_eval": result.history[-1]["seconds"] / max(1, result.evaluations)}
 
 
@@ -71,62 +79,93 @@ def fp32_judge(images: str | None, size: int, scales: str):
     return judge, prep
 
 
+def compare(seed: int, args, judge, prep) -> dict:
+    """Both runs from one noise seed, judged in float32."""
+    runs = {prec: run(prec, args, seed) for prec, _ in RUNS}
+    for r in runs.values():
+        r["fp32_loss"] = judge(r["best_x"])                                   # the iterate itself
+        r["fp32_loss_clamped"] = judge(prep.to_net(r["result"].image))        # the saved, clipped image
+    ref, fast = runs["fp32"], runs["bf16"]
+    switch = fast["evaluations_before_float32"]
+    return {
+        "runs": runs,
+        "relative_difference": fast["fp32_loss"] / ref["fp32_loss"] - 1,
+        "relative_difference_clamped": fast["fp32_loss_clamped"] / ref["fp32_loss_clamped"] - 1,
+        # how far the bf16 run's own (bf16-network) loss is from the fp32 judgement of the same image
+        "bf16_own_loss_vs_fp32_judgement": fast["own_best"] / fast["fp32_loss"] - 1,
+        "bf16_evaluations_before_float32": switch,
+        "relative_difference_own_losses_at_that_count":
+            None if switch is None else min(fast["history"][:switch]) / min(ref["history"][:switch]) - 1,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--budget", type=int, default=500, help="L-BFGS evaluations per run")
     p.add_argument("--size", type=int, default=256, help="long edge in px")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (the same for both runs)")
+    p.add_argument("--seeds", default="0,1,2", help="noise seeds, comma-separated (each: one fp32 and one bf16 "
+                                                   "run from the same noise); the picture shows the first")
+    p.add_argument("--optimizer", choices=("lbfgsb", "lbfgs"), default="lbfgsb", help="the optimiser of both runs")
     p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
     p.add_argument("--out-dir", default=str(REPO / "figures"), help="where precision.png and .json go")
     p.add_argument("--scales", choices=models.SCALES_FILES, default=models.DEFAULT_SCALES,
                    help=f"the normalised network's scales (default {models.DEFAULT_SCALES})")
     args = p.parse_args(argv)
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
 
     t0 = time.perf_counter()
     load_start = machine.load_average()
-    runs = {prec: run(prec, args) for prec, _ in RUNS}
     judge, prep = fp32_judge(args.images, args.size, args.scales)
-    for r in runs.values():
-        r["fp32_loss"] = judge(r["best_x"])                                   # the iterate itself
-        r["fp32_loss_clamped"] = judge(prep.to_net(r["result"].image))        # the saved, clipped image
-    ref, fast = runs["fp32"], runs["bf16"]
-    rel = (fast["fp32_loss"] - ref["fp32_loss"]) / ref["fp32_loss"]
-    rel_clamped = (fast["fp32_loss_clamped"] - ref["fp32_loss_clamped"]) / ref["fp32_loss_clamped"]
-    # How far the bf16 run's own (bf16-network) loss is from the fp32 judgement of the same image.
-    bf16_self = (fast["own_best"] - fast["fp32_loss"]) / fast["fp32_loss"]
+    results = {seed: compare(seed, args, judge, prep) for seed in seeds}
+    differences = [r["relative_difference"] for r in results.values()]
+    mean = sum(differences) / len(differences)
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    first = results[seeds[0]]["runs"]
     summary = {
         "command": " ".join(["python reproduce/precision.py", *(sys.argv[1:] if argv is None else argv)]),
-        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO, "equation_ratio": runs["fp32"]["result"].config.equation_ratio(), "budget": args.budget, "seed": args.seed,
-                     "optimizer": "lbfgs", "tol": 0,
+        "settings": {"size": args.size, "ratio": paper.FIG6_RATIO,
+                     "equation_ratio": first["fp32"]["result"].config.equation_ratio(), "budget": args.budget,
+                     "seeds": seeds, "optimizer": args.optimizer, "tol": 0,
                      "content": paper.PHOTO, "style": paper.STARRY_NIGHT,
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
-        "relative_difference": rel, "relative_difference_clamped": rel_clamped,
-        "bf16_own_loss_vs_fp32_judgement": bf16_self,
+        "mean_relative_difference": mean,
         "load_start": load_start, "load_end": machine.load_average(), "wall_seconds": time.perf_counter() - t0,
-        "runs": {prec: {"label": label, "fp32_loss": runs[prec]["fp32_loss"],
-                        "fp32_loss_clamped": runs[prec]["fp32_loss_clamped"],
-                        "own_best_loss": runs[prec]["own_best"], "evaluations": runs[prec]["result"].evaluations,
-                        "stop_reason": runs[prec]["result"].stop_reason, "finite": runs[prec]["result"].finite,
-                        "seconds_per_eval": runs[prec]["seconds_per_eval"],
-                        "environment": runs[prec]["result"].environment,
-                        "history_total": runs[prec]["history"]} for prec, label in RUNS},
+        "seeds": {seed: {**{k: v for k, v in r.items() if k != "runs"},
+                         "runs": {prec: {"label": label, "fp32_loss": r["runs"][prec]["fp32_loss"],
+                                         "fp32_loss_clamped": r["runs"][prec]["fp32_loss_clamped"],
+                                         "own_best_loss": r["runs"][prec]["own_best"],
+                                         "evaluations": r["runs"][prec]["result"].evaluations,
+                                         "stop_reason": r["runs"][prec]["result"].stop_reason,
+                                         "finite": r["runs"][prec]["result"].finite,
+                                         "seconds_per_eval": r["runs"][prec]["seconds_per_eval"],
+                                         "environment": r["runs"][prec]["result"].environment,
+                                         "history_total": r["runs"][prec]["history"]} for prec, label in RUNS}}
+                  for seed, r in results.items()},
     }
     write_text_atomic(out / "precision.json", json.dumps(summary, indent=1) + "\n")
-    figure(runs, rel, args, out / "precision.png")
-    print(f"fp32 network:      L = {ref['fp32_loss']:.6g} (fp32), {ref['result'].evaluations} evaluations, "
-          f"{ref['seconds_per_eval']:.3f} s/eval, {ref['result'].stop_reason}")
-    print(f"bf16 fast path:    L = {fast['fp32_loss']:.6g} (fp32), {fast['result'].evaluations} evaluations, "
-          f"{fast['seconds_per_eval']:.3f} s/eval, {fast['result'].stop_reason}")
-    print(f"relative difference (bf16 - fp32) / fp32: {100 * rel:+.3f} %  (clipped images: {100 * rel_clamped:+.3f} %)")
-    print(f"bf16 run's own loss vs its fp32 re-evaluation: {100 * bf16_self:+.3f} %")
+    figure(first, differences, args, out / "precision.png")
+    for seed, r in results.items():
+        ref, fast = r["runs"]["fp32"], r["runs"]["bf16"]
+        print(f"seed {seed}: fp32 L = {ref['fp32_loss']:.6g} ({ref['seconds_per_eval']:.3f} s/eval), bf16 L = "
+              f"{fast['fp32_loss']:.6g} ({fast['seconds_per_eval']:.3f} s/eval), both judged in fp32: "
+              f"{100 * r['relative_difference']:+.2f} % (clipped images {100 * r['relative_difference_clamped']:+.2f} %"
+              f"; bf16's own loss vs its fp32 judgement {100 * r['bf16_own_loss_vs_fp32_judgement']:+.2f} %)")
+        if r["bf16_evaluations_before_float32"] is not None:
+            print(f"  the bf16 optimiser stopped by itself after {r['bf16_evaluations_before_float32']} evaluations "
+                  f"(the rest ran in float32); own best losses at that count: "
+                  f"{100 * r['relative_difference_own_losses_at_that_count']:+.2f} %")
+    print(f"mean over {len(seeds)} seeds: (bf16 - fp32) / fp32 = {100 * mean:+.2f} %")
     print(f"wrote {out / 'precision.png'} and {out / 'precision.json'} (load {load_start} -> {machine.load_average()})")
     return 0
 
 
-def figure(runs: dict, rel: float, args, path: Path) -> None:
+def figure(runs: dict, differences: list[float], args, path: Path) -> None:
+    """The first seed's two images and loss curves; the title gives every seed's difference."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [1, 1, 0.9]})
@@ -138,12 +177,16 @@ def figure(runs: dict, rel: float, args, path: Path) -> None:
     ax = axes[2]
     for prec, label in RUNS:
         ax.semilogy(range(1, len(runs[prec]["history"]) + 1), runs[prec]["history"], label=f"{label} (own loss)")
+    if runs["bf16"]["evaluations_before_float32"] is not None:
+        ax.axvline(runs["bf16"]["evaluations_before_float32"], color="grey", lw=0.8, ls=":",
+                   label="bf16 run continues in float32")
     ax.set_xlabel("evaluation")
     ax.set_ylabel("L_total")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.suptitle(f"Same noise seed, torch L-BFGS, {args.budget} evaluations at {args.size} px: "
-                 f"(bf16 - fp32) / fp32 = {100 * rel:+.2f} % (both losses evaluated in fp32)", fontsize=11)
+    shown = ", ".join(f"{100 * d:+.2f} %" for d in differences)
+    fig.suptitle(f"{args.optimizer}, {args.budget} evaluations at {args.size} px, same noise for both; "
+                 f"(bf16 - fp32) / fp32, judged in fp32, for seeds {args.seeds}: {shown}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -184,3 +184,25 @@ def test_coarse_to_fine_quick(tmp_path, neckarfront):
     panels = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
     scheduled = [p for p in panels if p["config"]["schedule"]]
     assert len(panels) == 2 and [h["size"] for h in scheduled[0]["history"]] == [32, 32, 64, 64]
+
+
+def test_precision_quick(tmp_path, neckarfront):
+    """precision.py at 32 px, 3 evaluations, two seeds: one fp32 and one bf16 run per seed, each judged in float32,
+    the differences in the JSON computed from those judgements, the picture written. Both runs of a seed start
+    from the same noise, so their first (own) losses agree to bf16's rounding of the activations (~1e-3)."""
+    result = run("reproduce/precision.py", "--size", "32", "--budget", "3", "--seeds", "0,1", "--out-dir",
+                 str(tmp_path), env={"GATYS_IMAGES": str(neckarfront.parent)})
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads((tmp_path / "precision.json").read_text())
+    assert (tmp_path / "precision.png").stat().st_size > 0
+    assert list(summary["seeds"]) == ["0", "1"]
+    for seed in summary["seeds"].values():
+        fp32, bf16 = seed["runs"]["fp32"], seed["runs"]["bf16"]
+        assert fp32["environment"]["network_dtype"] == "float32"
+        assert bf16["environment"]["network_dtype"] == "bfloat16"
+        assert seed["relative_difference"] == pytest.approx(bf16["fp32_loss"] / fp32["fp32_loss"] - 1)
+        assert bf16["history_total"][0] == pytest.approx(fp32["history_total"][0], rel=1e-2)
+    first = [s["runs"]["fp32"]["history_total"][0] for s in summary["seeds"].values()]
+    assert first[0] != first[1]  # the seeds are different noise
+    mean = sum(s["relative_difference"] for s in summary["seeds"].values()) / 2
+    assert summary["mean_relative_difference"] == pytest.approx(mean)
