@@ -7,6 +7,7 @@ conv5_1 style, Neckarfront + The Starry Night, 4:3, style resized to the output'
     python reproduce/bench.py --out figures/bench.md   # also write it, with the machine description
     python reproduce/bench.py --profile                # plus a torch.profiler breakdown of one 512 px evaluation
     python reproduce/bench.py --tiny                   # 64 px, 2 timed evaluations: the CI smoke test
+    python reproduce/bench.py --quality-size 512       # section 8 at the paper's size
 
 Sections, all measured in the same run:
   1. seconds per evaluation at 256/512/1024 px long edge: ours fp32, ours fast (bf16 network + channels_last),
@@ -24,6 +25,10 @@ Sections, all measured in the same run:
   7. the two command lines as a user times them: `python train.py` against the `pastiche` CLI at 512 px, whole
      processes, each run with a short and a long budget; the difference over the extra evaluations is the cost
      of one evaluation with everything a user pays for (optimiser, bookkeeping), start-up excluded.
+  8. time-to-quality of coarse-to-fine (reproduce/coarse_to_fine.py's measure, CVPR Fig 3C, fast path): the
+     wall time a --schedule run needs to reach the loss a direct 500-evaluation run ends with, as a fraction of
+     the direct run's time, at --quality-size (256 px by default, to keep the benchmark short; 512 px is the
+     paper's size and takes about 6 minutes more).
 
 CPU only: the timings call .item() after every evaluation, which synchronises, but the memory section
 reads the host's RSS. Other processes on the machine slow everything down: the load average is recorded
@@ -32,6 +37,7 @@ at the start of every section and printed with the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -524,7 +530,7 @@ def op_group(op: str) -> str:
 # Report
 # --------------------------------------------------------------------------- #
 def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | None, figs: dict | None,
-           cli: dict | None) -> str:
+           cli: dict | None, quality: dict) -> str:
     parts = []
     gib = 2**30
     # 1. per-evaluation times and ratios
@@ -541,8 +547,8 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
             spread.append([f"{size}", v, str(len(s)), fmt(min(s)), fmt(statistics.median(s)), fmt(max(s))])
     parts.append("## 1. Seconds per evaluation (forward + backward of the full paper loss)\n\n"
                  "Median over timed evaluations after one warm-up, the four variants timed round-robin. "
-                 "*fast* = bf16 network + channels_last (`machine.resolve_precision('bf16', cpu)`); Gram matrices, "
-                 "losses and the image stay float32. *beginner* = ours in fp32 with the content and style targets "
+                 "*fast* = bf16 network + channels_last (`machine.resolve_precision('bf16', cpu)`); G − A "
+                 "accumulated in float32 (`loss.gram_minus`), losses and the image float32. *beginner* = ours in fp32 with the content and style targets "
                  "recomputed inside every evaluation. *pastiche* = `PasticheArtist(random_init=True, pooling='avg')`, "
                  "`_calc_loss()` + `backward()`. Ratios are time ratios (< 1: the numerator is faster). "
                  "GFLOP/s = analytic VGG conv FLOPs up to conv5_1 (forward + input gradient) / evaluation time.\n\n"
@@ -630,6 +636,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                                 rows))
     if cli:
         parts.append(cli_section(cli))
+    parts.append(quality_section(quality))
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
             f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
@@ -659,6 +666,38 @@ def cli_section(cli: dict) -> str:
             + f"\n\npastiche / ours per evaluation: **{ratio:.2f}x**. Load at the end: {cli['load']}.")
 
 
+def section_quality(size: int, images: str | None, direct_budget: int, stage: int, final: int) -> dict:
+    """Section 8: one direct and one coarse-to-fine run of CVPR Fig 3C at ``size``, in this process, timed by
+    coarse_to_fine.time_to_quality (from each run's first evaluation)."""
+    import coarse_to_fine
+    painting = {p.panel: p for p in paper.PAINTINGS}["C"]
+    log(f"time-to-quality at {size} px (load {machine.load_average()})")
+    base = train.Config(content=paper.PHOTO, style=painting.file, ratio=painting.cvpr_ratio, size=size,
+                        precision=FAST, tol=0.0, images=images)
+    schedule = ((size // 4, stage), (size // 2, stage))
+    direct = train.stylize(dataclasses.replace(base, budget=direct_budget))
+    scheduled = train.stylize(dataclasses.replace(base, budget=final, schedule=schedule))
+    return {"size": size, "panel": f"CVPR Fig 3{painting.panel}", "direct_budget": direct_budget,
+            "schedule": [list(stage) for stage in schedule], "final": final, "load": machine.load_average(),
+            **coarse_to_fine.time_to_quality(direct.history, scheduled.history, size)}
+
+
+def quality_section(q: dict) -> str:
+    """Section 8 as markdown."""
+    stages = " → ".join(f"{edge} px × {count}" for edge, count in (*q["schedule"], (q["size"], q["final"])))
+    reached = "never" if q["seconds_to_direct_loss"] is None else fmt(q["seconds_to_direct_loss"])
+    fraction = "n/a" if q["fraction"] is None else fmt(q["fraction"], 2)
+    return (f"## 8. Time-to-quality of coarse-to-fine ({q['panel']}, {q['size']} px, fast path)\n\n"
+            f"Direct: {q['direct_budget']} evaluations at {q['size']} px from noise. Scheduled: {stages}. Seconds "
+            "from each run's first evaluation; *reached* = when the scheduled run's best loss at the full size is "
+            "at or below the direct run's final best loss.\n\n"
+            + md_table(["direct final loss", "direct s", "scheduled final loss", "scheduled s", "reached at s",
+                        "fraction of direct"],
+                       [[fmt(q["direct_loss"], 4), fmt(q["direct_seconds"]), fmt(q["scheduled_loss"], 4),
+                         fmt(q["scheduled_seconds"]), reached, fraction]])
+            + f"\n\nLoad at the end: {q['load']}.")
+
+
 def run_record(argv: list[str]) -> dict:
     from importlib.metadata import version
     return {"command": "python reproduce/bench.py" + ("" if not argv else " " + shlex.join(argv)),
@@ -675,9 +714,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="add a torch.profiler breakdown of one fast-path "
                                                           "evaluation at 512 px (64 px with --tiny)")
     p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
+    p.add_argument("--quality-size", type=int, default=256, help="long edge of section 8's two runs (512: the "
+                                                                  "paper's size, about 6 minutes more)")
     p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     p.add_argument("--child-optimizer", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if not 64 <= args.quality_size <= 2048:
+        p.error(f"--quality-size must be between 64 and 2048 px, not {args.quality_size}")
 
     if args.child_memory:
         print(json.dumps(child_memory(args.child_memory, args.images)))
@@ -706,14 +749,16 @@ def main(argv: list[str] | None = None) -> int:
     mem = section_memory(mem_sizes, args.images)
     figs = None if args.tiny else section_figures(ev, args.images)
     cli = None if args.tiny else section_cli(main_size, args.images)
+    quality = (section_quality(128, args.images, direct_budget=6, stage=3, final=3) if args.tiny else
+               section_quality(args.quality_size, args.images, direct_budget=500, stage=200, final=300))
     meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
-    text = report(meta, ev, fl, opt, mem, prof, figs, cli)
+    text = report(meta, ev, fl, opt, mem, prof, figs, cli, quality)
     print(text)
     if args.out:
         out = write_text_atomic(args.out, text)
         raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
                "memory": {str(k): v for k, v in mem.items()}, "profile": prof, "figures": figs,
-               "cli": cli}
+               "cli": cli, "time_to_quality": quality}
         write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
         log(f"wrote {out} and {out.with_suffix('.json')}")
     log(f"done in {time.perf_counter() - t0:.0f} s (load {machine.load_average()})")

@@ -74,6 +74,16 @@ def test_bench_tiny(tmp_path):
         positive(cell)
     assert "## 5." not in text  # the profile only with --profile
 
+    # 8. time-to-quality: both runs' final losses and times; the crossing is a time or "never"
+    quality = rows(text, "## 8.")
+    assert quality[0] == ["direct final loss", "direct s", "scheduled final loss", "scheduled s", "reached at s",
+                          "fraction of direct"]
+    for cell in quality[1][:4]:
+        positive(cell)
+    q = raw["time_to_quality"]
+    assert q["schedule"] == [[32, 3], [64, 3]] and q["final"] == 3 and q["direct_budget"] == 6
+    assert (quality[1][4], quality[1][5]) == ("never", "n/a") if q["fraction"] is None else positive(quality[1][5])
+
 
 def test_figure_costs_come_from_the_figure_scripts_plans(monkeypatch, neckarfront):
     """Section 6: budgets x seconds per evaluation at the nearest measured size, scaled by the long edge
