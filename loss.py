@@ -31,15 +31,23 @@ def gram(F: torch.Tensor) -> torch.Tensor:
     return wide @ wide.T
 
 
+def product_dtype(network_dtype: torch.dtype) -> torch.dtype:
+    """The dtype G - A is multiplied in: the network's, except float16, whose range (65504) a Gram matrix
+    exceeds; float16 features are widened to float32 for the product."""
+    return torch.float32 if network_dtype == torch.float16 else network_dtype
+
+
 def split_target(A: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """A^l = A_high + A_low with A_high in the network's ``dtype`` (A itself when that is float32 or wider) and
-    A_low the remainder, so that ``gram_minus`` can subtract A_high inside the product and A_low after it."""
+    A_low the remainder, so that ``gram_minus`` can subtract A_high inside the product and A_low after it.
+    ``dtype``: ``product_dtype`` of the network's."""
     high = A.to(dtype)
     return high, A - high.to(A.dtype)
 
 
 def gram_minus(F: torch.Tensor, A_high: torch.Tensor, A_low: torch.Tensor) -> torch.Tensor:
-    """G^l - A^l, the bracket of Eq. 4, at least float32, with A^l = A_high + A_low (``split_target``)."""
+    """G^l - A^l, the bracket of Eq. 4, at least float32, with A^l = A_high + A_low (``split_target``); the
+    product is taken in A_high's dtype."""
     return _GramMinusTarget.apply(F, A_high) - A_low
 
 
@@ -61,16 +69,20 @@ class _GramMinusTarget(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, F: torch.Tensor, A_high: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(F)
-        return at_least_float32(torch.addmm(A_high, F, F.T, beta=-1))
+        P = F.to(A_high.dtype)  # F itself, unless it is float16 (product_dtype)
+        ctx.save_for_backward(P)
+        ctx.feature_dtype = F.dtype
+        return at_least_float32(torch.addmm(A_high, P, P.T, beta=-1))
 
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (F,) = ctx.saved_tensors
-        symmetric = (g + g.T).to(F.dtype)
-        if F.stride(0) == 1 and F.shape[0] > 1:  # F is the transpose of a contiguous M x N matrix (channels_last)
-            return (F.T @ symmetric).T, None
-        return symmetric @ F, None
+        (P,) = ctx.saved_tensors
+        symmetric = (g + g.T).to(P.dtype)
+        if P.stride(0) == 1 and P.shape[0] > 1:  # P is the transpose of a contiguous M x N matrix (channels_last)
+            grad = (P.T @ symmetric).T
+        else:
+            grad = symmetric @ P
+        return grad.to(ctx.feature_dtype), None
 
 
 def content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
@@ -153,7 +165,7 @@ class StyleLoss(nn.Module):
                 target = at_least_float32(S)
             else:
                 target = gram(S) * (generated_positions[layer] / S.shape[1])  # A^l, at x's M_l
-                high, low = split_target(target, S.dtype)
+                high, low = split_target(target, product_dtype(S.dtype))
                 self.register_buffer(f"A_high_{layer}", high.detach())
                 self.register_buffer(f"A_low_{layer}", low.detach())
             self.register_buffer(f"A_{layer}", target.detach())

@@ -123,6 +123,23 @@ def test_bfloat16_gram_minus_rounds_the_difference_once():
     assert (D.double() - exact_D).norm() <= 2.0**-8 * exact_D.norm()
 
 
+def test_float16_features_are_multiplied_in_float32():
+    """A Gram matrix outgrows float16's range (65504): here |G| ~ 4e5. The product is taken in float32 (fp16
+    products are exact there), so G - A is finite and as accurate as float32 summation (~1e-6 of |G|, against a
+    |G - A| of a few % of |G|); the gradient comes back in float16 for the float16 network."""
+    N, M = 8, 4096
+    F = (10 * features(N, M, 19)).to(torch.float16).requires_grad_(True)
+    A = L.gram((10 * features(N, M, 20)).to(torch.float16))
+    assert A.max() > 65504
+    assert L.product_dtype(torch.float16) == torch.float32 and L.product_dtype(torch.bfloat16) == torch.bfloat16
+    D = L.gram_minus(F, *L.split_target(A, L.product_dtype(F.dtype)))
+    exact = F.detach().double() @ F.detach().double().T - A.double()
+    assert torch.isfinite(D).all()
+    assert (D.double() - exact).norm() <= 1e-4 * exact.norm()
+    (grad,) = torch.autograd.grad(1e-3 * D.sum(), F)  # (g + g^T) F with g = 1e-3: entries ~0.1
+    assert grad.dtype == torch.float16 and torch.isfinite(grad).all()
+
+
 def test_style_gradient_through_relu_is_masked():
     N, M = 6, 17
     Z = features(N, M, 8, negative=True).requires_grad_(True)
