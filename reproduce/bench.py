@@ -548,8 +548,8 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     parts.append("## 1. Seconds per evaluation (forward + backward of the full paper loss)\n\n"
                  "Median over timed evaluations after one warm-up, the four variants timed round-robin. "
                  "*fast* = bf16 network + channels_last (`machine.resolve_precision('bf16', cpu)`); G − A "
-                 "accumulated in float32 (`loss.gram_minus`), losses and the image float32. *beginner* = ours in fp32 with the content and style targets "
-                 "recomputed inside every evaluation. *pastiche* = `PasticheArtist(random_init=True, pooling='avg')`, "
+                 "accumulated in float32 (`loss.gram_minus`), losses and the image float32. *beginner* = ours in "
+                 "fp32 with the content and style targets recomputed inside every evaluation. *pastiche* = `PasticheArtist(random_init=True, pooling='avg')`, "
                  "`_calc_loss()` + `backward()`. Ratios are time ratios (< 1: the numerator is faster). "
                  "GFLOP/s = analytic VGG conv FLOPs up to conv5_1 (forward + input gradient) / evaluation time.\n\n"
                  + md_table(["long edge", "W×H", "ours fp32 s", "ours fast s", "beginner s", "pastiche s",

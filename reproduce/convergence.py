@@ -54,14 +54,14 @@ def main(argv=None) -> int:
                                          optimizer=opt)) for opt in optimizers]
     common.check_inputs(panels)
     fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
-    plateaus, gains, finals = {}, {}, {}
+    plateaus, window_gains, finals = {}, {}, {}
     for p, colour in zip(panels, ("tab:blue", "tab:orange", "tab:green")):
         totals = [h["total"] for h in s.run(p.key, p.config).history]
         evals = np.arange(1, len(totals) + 1)
         ax.semilogy(evals, totals, color=colour, alpha=0.25, lw=0.8)
         ax.semilogy(evals, np.minimum.accumulate(totals), color=colour, lw=1.6, label=f"{p.key} (best so far)")
         plateaus[p.key] = {f"{t:g}": plateau(totals, t) for t in THRESHOLDS}
-        gains[p.key] = {str(n): gain(totals, n) for n in (common.BUDGET, len(totals))}
+        window_gains[p.key] = {str(n): gain(totals, n) for n in (common.BUDGET, len(totals))}
         finals[p.key] = {str(n): float(min(totals[:n])) for n in (common.BUDGET, len(totals)) if n <= len(totals)}
         for t, marker in zip(THRESHOLDS, ("o", "s")):
             n = plateaus[p.key][f"{t:g}"]
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         print(f"suggested BUDGET (reproduce/common.py): {suggestion} (L-BFGS-B, < 1e-4 per {WINDOW} evaluations)")
     s.save(fig, s.caption(),
            extra={"plateau_evaluation": plateaus, "window": WINDOW, "suggested_budget": suggestion,
-                  "gain_over_window_ending_at": gains, "best_loss_at": finals})
+                  "gain_over_window_ending_at": window_gains, "best_loss_at": finals})
     return 0
 
 

@@ -363,7 +363,8 @@ def test_reduced_precision_run_that_gives_up_continues_in_float32(monkeypatch, n
     """bf16: the first 5 evaluations in bf16, the other 7 of the budget in float32 from the best image so far,
     marked in the history and the stop reason. float32 is not continued. Tolerances: the float32 continuation
     starts at the bf16 run's best image, whose loss the two precisions agree on to ~1e-3 (bf16 activations),
-    while 5 L-BFGS evaluations have lowered the loss from the noise start by more than 10 %."""
+    while 5 L-BFGS evaluations have lowered the loss from the noise start by more than 10 %. The same holds where
+    bf16 is emulated (CPUs without it round the same way, accumulating in float32)."""
     giving_up_once(monkeypatch, after=5)
     cfg = pair_config(neckarfront, starry_night, size=32, budget=12, optimizer="lbfgs", precision=precision)
     result = train.stylize(cfg)
@@ -378,7 +379,7 @@ def test_reduced_precision_run_that_gives_up_continues_in_float32(monkeypatch, n
     best_bf16 = min(totals[:5])
     assert best_bf16 < 0.9 * totals[0]
     assert totals[5] == pytest.approx(best_bf16, rel=0.01)
-    assert min(totals[5:]) <= totals[5]
+    assert min(totals[6:]) < totals[5]  # and the float32 evaluations make progress from there
 
 
 # --------------------------------------------------------------------------- #
