@@ -141,7 +141,7 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, memory: int,
     to see, and the line search found no decrease. The variables are therefore x / sqrt(n): a unit step is then ~1 unit per pixel
     RMS. Only that first step changes; L-BFGS is invariant to this rescaling afterwards.
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import Bounds, minimize
     from threadpoolctl import threadpool_limits
 
     shape, device = x0.shape, x0.device
@@ -159,7 +159,7 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, memory: int,
     # and its idle threads then spin, taking the cores from torch's convolutions in the next evaluation.
     with threadpool_limits(limits=1, user_api="blas"):
         result = minimize(f, flat(x0), jac=True, method="L-BFGS-B",
-                          bounds=None if bounds is None else np.stack([flat(b) for b in bounds], 1),
+                          bounds=None if bounds is None else Bounds(flat(bounds[0]), flat(bounds[1])),
                           options={"maxcor": memory, "maxfun": 10**9, "maxiter": 10**9,
                                    "ftol": 0.0, "gtol": 0.0, "maxls": 20})
     return f"scipy stopped: {result.message}"

@@ -112,10 +112,10 @@ def test_lbfgsb_wrapper_gradient_matches_finite_differences(monkeypatch):
     assert y0.dtype == np.float64 and y0.shape == (3 * H * W,)
     unit = math.sqrt(y0.size)
     np.testing.assert_array_equal((y0 * unit).astype(np.float32), x0.numpy().ravel())
-    # the bounds are the pixel range in the optimiser's variables (x / unit), one (low, high) row per variable
-    box = captured["bounds"] * unit
-    np.testing.assert_allclose(box, np.stack([lower.double().numpy().ravel(), upper.double().numpy().ravel()], 1),
-                               rtol=1e-15)
+    # the bounds are the pixel range in the optimiser's variables (x / unit), per variable
+    box = captured["bounds"]
+    for bound, pixel_range in ((box.lb, lower), (box.ub, upper)):
+        np.testing.assert_allclose(bound * unit, pixel_range.double().numpy().ravel(), rtol=1e-15)
 
     value, grad = f(y0)
     assert isinstance(value, float) and value == 1.0  # scaled by the first loss: exactly L(x0) / L(x0)
@@ -169,15 +169,15 @@ def test_lbfgsb_is_given_the_start_image_and_pixel_bounds(monkeypatch, neckarfro
     bounds go through y = x / sqrt(n) and back in float64: exact to ~1e-14, far inside rtol 1e-6."""
     cfg = pair_config(neckarfront, starry_night, size=32, budget=1000, lbfgs_memory=7)
     cap, _ = capture_lbfgsb(monkeypatch, cfg)
-    y0, bounds = cap["x0"], np.asarray(cap["bounds"])
+    y0, bounds = cap["x0"], cap["bounds"]
     unit = math.sqrt(y0.size)
     x0 = torch.from_numpy(y0 * unit).float().view(1, 3, 24, 32)
     rgb0 = models.CAFFE.to_rgb(x0)
     mean_rgb = torch.tensor(models.CAFFE.mean[::-1]).view(1, 3, 1, 1) / 255
     assert (rgb0 - mean_rgb).abs().max() < 0.03  # the noise start: a few grey levels around the mean pixel
     lo, hi = models.CAFFE.bounds(x0)
-    np.testing.assert_allclose(bounds[:, 0] * unit, lo.double().numpy().ravel(), rtol=1e-6, atol=1e-4)
-    np.testing.assert_allclose(bounds[:, 1] * unit, hi.double().numpy().ravel(), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(bounds.lb * unit, lo.double().numpy().ravel(), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(bounds.ub * unit, hi.double().numpy().ravel(), rtol=1e-6, atol=1e-4)
     assert cap["options"]["maxcor"] == 7
 
 
