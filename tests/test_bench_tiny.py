@@ -105,10 +105,13 @@ def test_cli_rows_difference_two_budgets_so_start_up_cancels():
     import bench
     seconds = {"ours": {5: 12.0, 35: 27.0}, "pastiche": {35: 80.0, 5: 20.0}}  # 10 s / 8 s of start-up
     assert bench.per_evaluation(seconds) == {"ours": 0.5, "pastiche": 2.0}
-    text = bench.cli_section({"size": 512, "budgets": [5, 35], "seconds": seconds, "load": "1 / 1 / 1",
-                              "per_evaluation": bench.per_evaluation(seconds), "commands": {"ours": "python train.py"}})
-    assert "pastiche / ours per evaluation: **4.00x**" in text
-    assert rows(text, "## 7.")[1:] == [["ours", "12", "27", "0.5"], ["pastiche", "20", "80", "2"]]
+    slower = {"ours": {5: 12.0, 35: 42.0}, "pastiche": {5: 20.0, 35: 80.0}}  # ours 1 s per evaluation: 2x
+    faster = {"ours": {5: 12.0, 35: 24.0}, "pastiche": {5: 20.0, 35: 80.0}}  # ours 0.4 s: 5x
+    summary = bench.cli_summary(512, [seconds, slower, faster], {"ours": "python train.py"}, "1 / 1 / 1")
+    assert summary["ratios"] == [4.0, 2.0, 5.0] and summary["median_ratio"] == 4.0
+    text = bench.cli_section(summary)
+    assert "pastiche / ours per evaluation, median of the rounds: **4.00x** (rounds: 4.00, 2.00, 5.00)" in text
+    assert rows(text, "## 7.")[1:3] == [["1", "ours", "12", "27", "0.5", ""], ["1", "pastiche", "20", "80", "2", "4"]]
 
 
 def test_both_command_lines_the_benchmark_times_run(tmp_path, neckarfront):
