@@ -318,14 +318,15 @@ OPTIMIZER_RUNS = (("lbfgsb", "scipy L-BFGS-B", {}),
                   ("lbfgsb", "scipy L-BFGS-B, BLAS threads not limited", {UNLIMITED_BLAS: "1"}))
 
 
-def optimizer_own_work(n: int, short: int = 15, long: int = 55) -> dict[str, float]:
+def optimizer_own_work(n: int, short: int = 15, long: int = 55, repeats: int = 3) -> dict[str, float]:
     """Seconds per evaluation that each L-BFGS spends outside the objective for n variables (an image's pixels x
     channels), scipy's with its BLAS on one thread and with the same memory (10) as train.run_lbfgsb. The
     objective is a diagonal quadratic (curvatures over four decades, so that neither converges within ``long``
     evaluations) whose minimum lies inside the box, so the bounds never bind: what they add is the cost of
     handling them (the generalised Cauchy point), not a different path. Each figure is the difference of a
     ``long`` and a ``short`` run divided by the difference in evaluations, which cancels the set-up: scipy
-    turns the bounds into its own arrays in Python loops over the variables (reported as "scipy set-up")."""
+    turns the bounds into its own arrays in Python loops over the variables (reported as "scipy set-up").
+    Median of ``repeats``: one repeat moves by tens of % with what else runs on the cores."""
     import numpy as np
     from scipy.optimize import Bounds, minimize
     from threadpoolctl import threadpool_limits
@@ -369,13 +370,14 @@ def optimizer_own_work(n: int, short: int = 15, long: int = 55) -> dict[str, flo
 
     runs = {"scipy L-BFGS-B": lambda b: scipy_run(box, b), "scipy L-BFGS-B, no bounds": lambda b: scipy_run(None, b),
             "torch LBFGS": torch_run}
-    out = {}
-    for label, run in runs.items():
-        (t1, n1), (t2, n2) = run(short), run(long)
-        out[label] = (t2 - t1) / (n2 - n1)
-        if label == "scipy L-BFGS-B":
-            out["scipy set-up"] = t1 - n1 * out[label]
-    return out
+    samples: dict[str, list[float]] = {label: [] for label in [*runs, "scipy set-up"]}
+    for _ in range(repeats):
+        for label, run in runs.items():
+            (t1, n1), (t2, n2) = run(short), run(long)
+            samples[label].append((t2 - t1) / (n2 - n1))
+            if label == "scipy L-BFGS-B":
+                samples["scipy set-up"].append(t1 - n1 * samples[label][-1])
+    return {label: statistics.median(values) for label, values in samples.items()}
 
 
 def section_optimizers(size: int, budget: int, rounds: int, images: str | None, fresh: bool = True) -> dict:
@@ -621,7 +623,8 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                  "(`optimizer_own_work`: a diagonal quadratic, set-up cancelled; scipy's BLAS on one thread): "
                  + ", ".join(f"{label} {1e3 * opt['own_work'][label]:.1f} ms" for label in
                              ("scipy L-BFGS-B", "scipy L-BFGS-B, no bounds", "torch LBFGS"))
-                 + f"; scipy's set-up with the bounds (Python loops over the variables, work arrays), once per run: {opt['own_work']['scipy set-up']:.2f} s."
+                 + "; scipy's set-up with the bounds (Python loops over the variables, work arrays), once per run: "
+                 f"{opt['own_work']['scipy set-up']:.2f} s."
                  + f"\n\nLoad at the end of this section: {opt['load']}.")
     # 3. GFLOP/s
     rows = []
