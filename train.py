@@ -133,8 +133,9 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, memory: int,
     vector crosses.
 
     With bounds, every step starts with a generalised Cauchy point: a search over one breakpoint per
-    variable, several times the cost of the rest of scipy's step at an image's size. ``bounds=None`` skips it
-    and, like torch LBFGS, leaves the image to be clipped when saved.
+    variable, which adds a third or more to scipy's own work per step. ``bounds=None`` skips it and, like torch
+    LBFGS, leaves the image to be clipped when saved. They are handed over as a ``Bounds`` object: as (low,
+    high) pairs scipy would first convert them in Python loops over the variables.
 
     L-BFGS-B's first step has unit Euclidean length in the variables it sees. In raw network units that
     moves each pixel by ~1/sqrt(n) of a grey level: at the figures' sizes too little for a bfloat16 network
