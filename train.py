@@ -43,7 +43,7 @@ from config import BAD_INPUT, Config, check, check_size
 # --------------------------------------------------------------------------- #
 class Stop(Exception):
     """Raised from inside an optimiser's function call to end the run."""
-    BUDGET, CONVERGED, NON_FINITE = "budget", "converged", "non-finite"
+    BUDGET, CONVERGED, NON_FINITE, STALLED = "budget", "converged", "non-finite", "stalled"
 
     def __init__(self, kind: str, reason: str):
         super().__init__(reason)
@@ -66,6 +66,11 @@ class Progress:
 
 
 WINDOW = 50  # evaluations over which the relative improvement is measured for --tol
+# A reduced-precision L-BFGS run that has not lowered its best loss in this many evaluations has stalled: its
+# line search is re-evaluating steps too small for bfloat16 to see, and goes on doing so for another 10-40
+# evaluations before it gives up by itself. In the bf16 runs of reproduce/precision.py a working line search
+# went at most 7 evaluations without a new best.
+STALL_PATIENCE = 8
 
 
 class Objective:
@@ -77,10 +82,13 @@ class Objective:
     """
 
     def __init__(self, net: models.VGG19, loss: L.TotalLoss, budget: int, tol: float,
-                 callback: Callable[[Progress], None] | None = None, earlier: int = 0, start: float | None = None):
+                 callback: Callable[[Progress], None] | None = None, earlier: int = 0, start: float | None = None,
+                 patience: int = 0):
         """``earlier``, ``start``: evaluations and clock of the stages before this one (--schedule), so that the
-        history and the progress count on across stages."""
+        history and the progress count on across stages. ``patience``: stop (Stop.STALLED) after that many
+        evaluations without a new best loss; 0 never."""
         self.net, self.loss, self.budget, self.tol, self.callback = net, loss, budget, tol, callback
+        self.patience = patience
         self.scale: float | None = None
         self.evaluations, self.earlier = 0, earlier
         self.history: list[dict] = []
@@ -121,6 +129,9 @@ class Objective:
             if before - self.best_loss < self.tol * self.best_loss or before == self.best_loss:  # stuck at 0 too
                 raise Stop(Stop.CONVERGED, f"converged: best loss improved by < {self.tol:g} over {WINDOW} "
                                            "evaluations")
+        if self.patience and len(self.best_so_far) > self.patience \
+                and self.best_so_far[-self.patience - 1] == self.best_loss:
+            raise Stop(Stop.STALLED, f"stalled: no new best loss in {self.patience} evaluations")
 
 
 # --------------------------------------------------------------------------- #
@@ -326,7 +337,7 @@ class StageRun:
     reason: str                 # why it stopped
     interrupted: bool = False   # Ctrl-C
     finite: bool = True         # False when it stopped on NaN/inf
-    gave_up: bool = False       # the optimiser stopped by itself (its line search found no decrease)
+    gave_up: bool = False       # the optimiser stopped by itself (its line search found no decrease) or stalled
 
 
 def continue_in_float32(run: StageRun, cfg: Config, spec: models.NetworkSpec, content_rgb, style_rgb,
@@ -366,7 +377,8 @@ def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: t
     else:
         x0 = start_x.clone()
     lower, upper = prep.bounds(x0)
-    objective = Objective(net, loss, cfg.budget, cfg.tol, callback, earlier, clock)
+    stalls = net.dtype != torch.float32 and cfg.optimizer != "adam"  # Adam's best loss may rest a while
+    objective = Objective(net, loss, cfg.budget, cfg.tol, callback, earlier, clock, STALL_PATIENCE if stalls else 0)
     run = StageRun(objective, "")
     try:
         if cfg.optimizer in ("lbfgsb", "lbfgsb-unbounded"):
@@ -378,7 +390,7 @@ def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: t
             run.reason = run_adam(objective, x0, lower, upper, cfg.lr)
         run.gave_up = True
     except Stop as stop:
-        run.reason, run.finite = stop.reason, stop.kind != Stop.NON_FINITE
+        run.reason, run.finite, run.gave_up = stop.reason, stop.kind != Stop.NON_FINITE, stop.kind == Stop.STALLED
     except KeyboardInterrupt:
         run.reason, run.interrupted = "interrupted (Ctrl-C)", True
     if objective.best_x is None:  # interrupted or non-finite before a first finite evaluation

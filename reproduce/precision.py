@@ -9,8 +9,9 @@ is the figure of merit (target: within 1 %). Two runs of the same problem drift 
 optimisation amplifies any difference), so one seed's difference is part rounding, part chance; the mean over
 ``--seeds`` separates the two.
 
-When the bf16 run's optimiser stops by itself before the budget, train.stylize continues it in float32; the
-script then also reports how many evaluations ran in bf16 and the difference at that count (own losses).
+When the bf16 run stalls or its optimiser stops by itself before the budget, train.stylize continues it in
+float32; the script then also reports how many evaluations ran in bf16 and the difference at that count (own
+losses).
 
     python reproduce/precision.py                          # 3 seeds x 500 evaluations x 2 precisions
     python reproduce/precision.py --budget 20 --seeds 0    # a quick check
@@ -156,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * r['relative_difference']:+.2f} % (clipped images {100 * r['relative_difference_clamped']:+.2f} %"
               f"; bf16's own loss vs its fp32 judgement {100 * r['bf16_own_loss_vs_fp32_judgement']:+.2f} %)")
         if r["bf16_evaluations_before_float32"] is not None:
-            print(f"  the bf16 optimiser stopped by itself after {r['bf16_evaluations_before_float32']} evaluations "
-                  f"(the rest ran in float32); own best losses at that count: "
+            print(f"  the bf16 run stalled or its optimiser stopped after {r['bf16_evaluations_before_float32']} "
+                  f"evaluations (the rest ran in float32); own best losses at that count: "
                   f"{100 * r['relative_difference_own_losses_at_that_count']:+.2f} %")
     print(f"mean over {len(seeds)} seeds: (bf16 - fp32) / fp32 = {100 * mean:+.2f} %")
     print(f"wrote {out / 'precision.png'} and {out / 'precision.json'} (load {load_start} -> {machine.load_average()})")

@@ -382,6 +382,59 @@ def test_reduced_precision_run_that_gives_up_continues_in_float32(monkeypatch, n
     assert min(totals[6:]) < totals[5]  # and the float32 evaluations make progress from there
 
 
+def stalling_once(monkeypatch) -> None:
+    """torch LBFGS that, the first time it runs, evaluates its start image over and over, as a bf16 line search
+    does when its steps are too small for the network to see; afterwards it runs as it is."""
+    original, calls = train.run_lbfgs, []
+
+    def run(objective, x0, memory):
+        calls.append(1)
+        if len(calls) > 1:
+            return original(objective, x0, memory)
+        while True:
+            objective(x0)
+
+    monkeypatch.setattr(train, "run_lbfgs", run)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_reduced_precision_run_that_stalls_continues_in_float32(monkeypatch, neckarfront, starry_night, precision):
+    """bf16: one evaluation and STALL_PATIENCE more without a new best loss end the bf16 part; the rest of the
+    budget runs in float32. float32 runs are left to their optimiser (here: to the budget)."""
+    stalling_once(monkeypatch)
+    patience = train.STALL_PATIENCE
+    cfg = pair_config(neckarfront, starry_night, size=32, budget=patience + 6, optimizer="lbfgs", precision=precision)
+    result = train.stylize(cfg)
+    assert result.evaluations == len(result.history) == patience + 6
+    dtypes = [h.get("network_dtype") for h in result.history]
+    if precision == "fp32":
+        assert dtypes == [None] * (patience + 6) and result.stop_reason.startswith("budget")
+        return
+    assert dtypes == [None] * (patience + 1) + ["float32"] * 5
+    assert result.stop_reason.startswith(f"stalled: no new best loss in {patience} evaluations; continued in "
+                                         f"float32 after evaluation {patience + 1}: budget")
+
+
+def test_stall_patience_counts_evaluations_without_a_new_best():
+    """Stop.STALLED before the evaluation that would follow ``patience`` evaluations without a new best loss (a
+    loss equal to the best is no new best); never with patience 0."""
+    class Identity(torch.nn.Module):
+        preprocessing, dtype = models.CAFFE, torch.float32
+
+        def forward(self, x, layers):
+            return {"conv1_1": x}
+
+    loss = lambda feats, x: ((feats["conv1_1"] ** 2).sum(), {})  # noqa: E731
+    loss.layers = ["conv1_1"]
+    values = [5.0, 4.0, 4.0, 4.5, 4.0, 3.0, 3.0, 3.5, 3.2, 3.0, 3.0]  # new bests at evaluations 1, 2 and 6
+    for patience, made in ((2, 4), (3, 5), (4, 10), (0, 11)):
+        objective = train.Objective(Identity(), loss, budget=100, tol=0.0, patience=patience)
+        with contextlib.suppress(train.Stop):
+            for v in values:
+                objective(torch.tensor([[[[v ** 0.5]]]]))
+        assert objective.evaluations == made, patience
+
+
 # --------------------------------------------------------------------------- #
 # Start image
 # --------------------------------------------------------------------------- #
