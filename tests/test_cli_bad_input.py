@@ -340,7 +340,8 @@ def test_ctrl_c_saves_image_and_json_and_exits_130(image_dir, neckarfront, starr
         proc = subprocess.Popen([sys.executable, "train.py", "--content", str(neckarfront), "--style",
                                  str(starry_night), "--out", str(out), "--size", "64", "--budget", "100000",
                                  "--tol", "0", "--device", "cpu", "--precision", "fp32"],
-                                cwd=REPO, env=cli_env(image_dir), stdout=subprocess.DEVNULL, stderr=err)
+                                cwd=REPO, env={**cli_env(image_dir), "PYTHONFAULTHANDLER": "1"},
+                                stdout=subprocess.DEVNULL, stderr=err)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # wait until the progress bar shows a finished evaluation
@@ -351,7 +352,12 @@ def test_ctrl_c_saves_image_and_json_and_exits_130(image_dir, neckarfront, starr
             else:
                 pytest.fail("no progress within 120 s:\n" + log.read_text())
             proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=60)
+            try:
+                code = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # SIGABRT makes faulthandler print where every thread is
+                proc.send_signal(signal.SIGABRT)
+                proc.wait(timeout=30)
+                pytest.fail("still running 60 s after Ctrl-C:\n" + log.read_text()[-6000:])
         finally:
             if proc.poll() is None:
                 proc.kill()
