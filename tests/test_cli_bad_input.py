@@ -333,6 +333,13 @@ def test_non_finite_loss_exits_3_and_saves(run_cli, neckarfront, starry_night, t
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def default_sigint() -> None:
+    """In the child before it starts: SIGINT back to its default. A shell that starts the suite in the background
+    (``bash .ci/run &``) leaves SIGINT ignored, children inherit that, and Python then installs no
+    KeyboardInterrupt handler: the CLI would go on running, as it should for a user's background job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_saves_image_and_json_and_exits_130(image_dir, neckarfront, starry_night, tmp_path):
     out = tmp_path / "out.png"
     log = tmp_path / "stderr.txt"
@@ -341,7 +348,7 @@ def test_ctrl_c_saves_image_and_json_and_exits_130(image_dir, neckarfront, starr
                                  str(starry_night), "--out", str(out), "--size", "64", "--budget", "100000",
                                  "--tol", "0", "--device", "cpu", "--precision", "fp32"],
                                 cwd=REPO, env={**cli_env(image_dir), "PYTHONFAULTHANDLER": "1"},
-                                stdout=subprocess.DEVNULL, stderr=err)
+                                stdout=subprocess.DEVNULL, stderr=err, preexec_fn=default_sigint)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # wait until the progress bar shows a finished evaluation
