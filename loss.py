@@ -141,8 +141,8 @@ class StyleLoss(nn.Module):
 
     When the style image has M_l^s positions and x has M_l (style not resized to the content, a
     departure from [C] §2.3), A^l is rescaled by M_l / M_l^s: the Gram matrix is a sum over positions,
-    so this is the Gram matrix the same statistics would give at x's size. A^l is kept whole (``A_<layer>``) and
-    split for ``gram_minus`` (``A_high_<layer>``, ``A_low_<layer>``).
+    so this is the Gram matrix the same statistics would give at x's size. A^l is kept split for ``gram_minus``
+    (buffers ``A_high_<layer>`` + ``A_low_<layer>``, which sum to it exactly).
 
     ``representation="raw"`` is an ablation: the style image's feature maps themselves are matched,
     E_l = sum_ij (F_ij - S_ij)^2 / (4 N_l^2 M_l), a normalisation chosen here (not from the paper) so the
@@ -162,13 +162,19 @@ class StyleLoss(nn.Module):
             if representation == "raw":
                 if S.shape[1] != generated_positions[layer]:
                     raise ValueError("the raw-feature style loss needs the style image at the output's size")
-                target = at_least_float32(S)
+                self.register_buffer(f"A_{layer}", at_least_float32(S).detach())
             else:
                 target = gram(S) * (generated_positions[layer] / S.shape[1])  # A^l, at x's M_l
                 high, low = split_target(target, product_dtype(S.dtype))
                 self.register_buffer(f"A_high_{layer}", high.detach())
                 self.register_buffer(f"A_low_{layer}", low.detach())
-            self.register_buffer(f"A_{layer}", target.detach())
+
+    def target(self, layer: str) -> torch.Tensor:
+        """A^l (the style image's feature maps for ``representation="raw"``)."""
+        if self.representation == "raw":
+            return getattr(self, f"A_{layer}")
+        low = getattr(self, f"A_low_{layer}")
+        return getattr(self, f"A_high_{layer}").to(low.dtype) + low
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-layer w_l E_l; their sum is L_style."""

@@ -502,7 +502,7 @@ def test_targets_computed_from_the_images(neckarfront, starry_night):
     torch.testing.assert_close(loss.content.P, L.flatten(P))
     S = L.flatten(net(sx, ["conv3_1"])["conv3_1"])
     M_x = math.prod(models.feature_shape("conv3_1", *cx.shape[-2:])[1:])
-    torch.testing.assert_close(loss.style.A_conv3_1, L.gram(S) * M_x / S.shape[1])
+    torch.testing.assert_close(loss.style.target("conv3_1"), L.gram(S) * M_x / S.shape[1])
     assert loss.style.w == {l: pytest.approx(0.2) for l in paper.STYLE_LAYERS}
     assert loss.alpha == cfg.equation_ratio() == cfg.ratio and loss.beta == 1.0  # literal_ratio: as given
     printed = dataclasses.replace(cfg, literal_ratio=False)  # the printed ratio reaches Eq. 7 translated
