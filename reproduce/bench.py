@@ -61,6 +61,8 @@ import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
+import coarse_to_fine  # noqa: E402
+import common  # noqa: E402
 
 CPU = torch.device("cpu")
 CONTENT, STYLE = paper.HEADLINE_PAIR
@@ -416,7 +418,6 @@ def figure_plan(script: str, args: tuple[str, ...], images: str | None) -> list[
     import io
     import tempfile
 
-    import common
     from config import BAD_INPUT
 
     module, out = importlib.import_module(script), io.StringIO()
@@ -716,12 +717,11 @@ def cli_section(cli: dict) -> str:
 def section_quality(size: int, images: str | None, direct_budget: int, stage: int, final: int) -> dict:
     """Section 8: one direct and one coarse-to-fine run of CVPR Fig 3C at ``size``, in this process, timed by
     coarse_to_fine.time_to_quality (from each run's first evaluation)."""
-    import coarse_to_fine
     painting = {p.panel: p for p in paper.PAINTINGS}["C"]
     log(f"time-to-quality at {size} px (load {machine.load_average()})")
     base = train.Config(content=paper.PHOTO, style=painting.file, ratio=painting.cvpr_ratio, size=size,
                         precision=FAST, tol=0.0, images=images)
-    schedule = ((size // 4, stage), (size // 2, stage))
+    schedule = coarse_to_fine.default_schedule(size, stage)
     direct = train.stylize(dataclasses.replace(base, budget=direct_budget))
     scheduled = train.stylize(dataclasses.replace(base, budget=final, schedule=schedule))
     return {"size": size, "panel": f"CVPR Fig 3{painting.panel}", "direct_budget": direct_budget,
@@ -797,7 +797,8 @@ def main(argv: list[str] | None = None) -> int:
     figs = None if args.tiny else section_figures(ev, args.images)
     cli = None if args.tiny else section_cli(main_size, args.images)
     quality = (section_quality(128, args.images, direct_budget=6, stage=3, final=3) if args.tiny else
-               section_quality(args.quality_size, args.images, direct_budget=500, stage=200, final=300))
+               section_quality(args.quality_size, args.images, direct_budget=common.BUDGET,
+                               stage=coarse_to_fine.DEFAULT_STAGE, final=coarse_to_fine.DEFAULT_FINAL))
     meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
     text = report(meta, ev, fl, opt, mem, prof, figs, cli, quality)
     print(text)

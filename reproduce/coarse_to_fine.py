@@ -34,6 +34,11 @@ def best_so_far(history: list[dict], size: int | None = None) -> tuple[np.ndarra
             np.minimum.accumulate(np.array([h["total"] for h in rows], dtype=float)))
 
 
+def default_schedule(size: int, stage: int = DEFAULT_STAGE) -> tuple[tuple[int, int], ...]:
+    """The coarse stages before ``size``: ``stage`` evaluations at a quarter and at half of it."""
+    return (size // 4, stage), (size // 2, stage)
+
+
 def time_to_quality(direct: list[dict], scheduled: list[dict], size: int) -> dict:
     """Seconds the scheduled run needs at ``size`` to reach the direct run's final best loss, and both runs'
     wall times; ``fraction`` is None when the scheduled run never gets there."""
@@ -58,8 +63,7 @@ def main(argv=None) -> int:
                                              f"{DEFAULT_FINAL}; --quick: --budget)")
     args = common.resolve(p, argv)
     if args.schedule is None:
-        args.schedule = (((args.size // 2, args.budget),) if args.quick else
-                         ((args.size // 4, DEFAULT_STAGE), (args.size // 2, DEFAULT_STAGE)))
+        args.schedule = ((args.size // 2, args.budget),) if args.quick else default_schedule(args.size)
     args.final = args.final or (args.budget if args.quick else DEFAULT_FINAL)
     paintings = {painting.panel: painting for painting in paper.PAINTINGS}
     chosen = [paintings[letter] for letter in args.panels.split(",") if letter in paintings]
