@@ -16,13 +16,13 @@ import repo  # noqa: F401  (the repository root on sys.path)
 import ablations, coarse_to_fine, common, compare, convergence, cvpr_fig5, cvpr_fig6, cvpr_fig7  # noqa: E402,E401
 import fig1, fig2, fig3, ratio_sweep  # noqa: E402,E401
 
-# (name, module, extra flags, needs the published panels)
-JOBS = (("fig1", fig1, [], False), ("cvpr_fig1", fig1, ["--paper", "cvpr"], False),
-        ("fig2", fig2, [], False), ("cvpr_fig3", fig2, ["--paper", "cvpr"], False),
-        ("fig3", fig3, [], False), ("cvpr_fig4", fig3, ["--paper", "cvpr"], False),
-        ("cvpr_fig5", cvpr_fig5, [], True), ("cvpr_fig6", cvpr_fig6, [], False), ("cvpr_fig7", cvpr_fig7, [], True),
-        ("ratio_sweep", ratio_sweep, [], False), ("ablations", ablations, [], False),
-        ("convergence", convergence, [], False), ("coarse_to_fine", coarse_to_fine, [], False))
+# (name, module, extra flags, the published panels: "needs" them, "uses" them when given, or "")
+JOBS = (("fig1", fig1, [], ""), ("cvpr_fig1", fig1, ["--paper", "cvpr"], ""),
+        ("fig2", fig2, [], ""), ("cvpr_fig3", fig2, ["--paper", "cvpr"], ""),
+        ("fig3", fig3, [], ""), ("cvpr_fig4", fig3, ["--paper", "cvpr"], ""),
+        ("cvpr_fig5", cvpr_fig5, [], "needs"), ("cvpr_fig6", cvpr_fig6, [], ""), ("cvpr_fig7", cvpr_fig7, [], "needs"),
+        ("ratio_sweep", ratio_sweep, [], "uses"), ("ablations", ablations, [], ""),
+        ("convergence", convergence, [], ""), ("coarse_to_fine", coarse_to_fine, [], ""))
 FORWARDED = ("size", "budget", "images", "out_dir", "cache_dir", "precision", "optimizer", "scales")
 
 
@@ -37,15 +37,15 @@ def main(argv=None) -> int:
     published = common.published_dir(args)
     have_published = published is not None and (published / "MANIFEST.tsv").is_file()
     times, failed, start = {}, [], time.perf_counter()
-    for name, module, extra, needs_published in JOBS:
+    for name, module, extra, published_panels in JOBS:
         if only and name not in only:
             continue
-        if needs_published and not have_published:
+        if published_panels == "needs" and not have_published:
             print(f"skipping {name}: published-panel directory {published} not found (--published DIR)",
                   file=sys.stderr)
             continue
         t = time.perf_counter()
-        job_argv = flags + extra + (["--published", str(published)] if needs_published else [])
+        job_argv = flags + extra + (["--published", str(published)] if published_panels and have_published else [])
         print(f"=== {name}: python reproduce/{module.__name__.split('.')[-1]}.py {' '.join(job_argv)}", file=sys.stderr)
         code = common.cli(lambda: module.main(job_argv))
         times[name] = time.perf_counter() - t

@@ -213,6 +213,11 @@ def ratio_str(r: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def trade_off_published(cvpr_ratio: float) -> str:
+    """The published CVPR Fig 4 panel printed with this alpha/beta, e.g. fig4_kandinsky_1e-3.jpg."""
+    return f"fig4_kandinsky_{ratio_str(cvpr_ratio)}.jpg"
+
+
 def git_state() -> dict:
     try:
         run = lambda *a: subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, timeout=10).stdout

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
                            content_layer=paper.CONTENT_LAYER, style_layers=layers, init=paper.INIT)
             key = f"{'ABCDE'[i]}_{common.ratio_str(ratio)}" if not cvpr else common.ratio_str(ratio)
             row.append(Panel(key, cfg, title=s.ratio_label(ratio) if cvpr else "",
-                             published=(f"fig4_kandinsky_{common.ratio_str(ratio)}.jpg",) if cvpr else ()))
+                             published=(common.trade_off_published(ratio),) if cvpr else ()))
         grid.append(row)
     if cvpr:  # 2 x 2, alpha/beta increasing from top left to bottom right
         common.figure(s, [grid[0][:2], grid[0][2:]], title="CVPR Fig 4: Composition VII, content vs style weight")

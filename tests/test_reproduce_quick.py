@@ -47,6 +47,9 @@ def test_all_quick(tmp_path, neckarfront):
         assert "| 3 | fig3_B_turner_1e-3.jpg |" in compare
         assert "| paper: fig6_C_noise_seed1.jpg vs fig3_C_starry_night_8e-4.jpg | 0.00" in compare  # seed spread
         assert "| munch_the_scream.jpg | fig3_D_inset_style_scream.jpg |" in compare
+        sweep = json.loads((tmp_path / "ratio_sweep.json").read_text())["published_match"]  # --quick: the first
+        assert [m["published"] for m in sweep] == ["fig4_kandinsky_1e-4.jpg"]
+        assert len(sweep[0]["style_distance_print"]) == len(sweep[0]["ratios"]) == 9
 
 
 def test_missing_image_is_one_line_and_exit_2(tmp_path):
@@ -173,6 +176,15 @@ def test_time_to_quality_reads_the_crossing_at_the_final_size():
     assert got == {"direct_loss": 5.0, "direct_seconds": 4.0, "scheduled_loss": 4.9, "scheduled_seconds": 1.7,
                    "seconds_to_direct_loss": 1.3, "fraction": 1.3 / 4.0}
     assert time_to_quality(direct, scheduled[:4], 512)["fraction"] is None  # never reached
+
+
+def test_crossing_interpolates_in_log_ratio_and_is_none_outside():
+    from ratio_sweep import crossing
+    ratios, falling = (1e-4, 1e-3, 1e-2), (1.5, 1.0, 0.5)
+    assert crossing(ratios, falling, 1.0) == pytest.approx(1e-3)
+    assert crossing(ratios, falling, 0.75) == pytest.approx(10 ** -2.5)  # halfway in distance = halfway in log
+    assert crossing(ratios, falling, 1.25) == pytest.approx(10 ** -3.5)
+    assert crossing(ratios, falling, 1.6) is None and crossing(ratios, falling, 0.4) is None
 
 
 def test_coarse_to_fine_quick(tmp_path, neckarfront):
