@@ -200,6 +200,7 @@ def run_panel(cfg: Config, cache_dir: Path = DEFAULT_CACHE, description: str = "
         raise KeyboardInterrupt
     if not result.finite:
         print(f"warning: {description}: {result.stop_reason}", file=sys.stderr)
+    result.environment["git"] = git_state()  # the code that computed it, which a later figure may reuse
     save_result(result, Path(cache_dir) / f"{cache_key(cfg)}.png")
     return result
 
@@ -255,6 +256,7 @@ class FigureRun:
         record = {"key": key, "title": title, "config": cfg.to_json(), "cache_key": cache_key(cfg),
                   "cached": was_cached, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
                   "finite": result.finite, "wall_time_s": round(result.wall_time, 2),
+                  "computed_at": result.environment.get("git"),  # None: cached before panels recorded it
                   "losses": {"total": best.get("total"), "content": best.get("content"), "style": best.get("style"),
                              "alpha_content": None if best.get("content") is None else
                              cfg.equation_ratio() * best["content"]},

@@ -34,6 +34,7 @@ def have_published() -> bool:
 
 
 def test_all_quick(tmp_path, neckarfront):
+    from common import git_state
     result = run("reproduce/all.py", "--quick", "--out-dir", str(tmp_path),
                  env={"GATYS_IMAGES": str(neckarfront.parent)})
     assert result.returncode == 0, result.stderr[-4000:]
@@ -42,6 +43,7 @@ def test_all_quick(tmp_path, neckarfront):
         meta = json.loads((tmp_path / f"{name}.json").read_text())
         assert meta["settings"]["quick"] and meta["panels"] and meta["machine"], name
         assert all(p["evaluations"] > 0 for p in meta["panels"] if p["config"] is not None), name
+        assert all(p["computed_at"] == git_state() for p in meta["panels"] if p["config"] is not None), name
     if have_published():
         compare = (tmp_path / "compare.md").read_text()
         assert "| 3 | fig3_B_turner_1e-3.jpg |" in compare
