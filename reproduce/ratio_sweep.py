@@ -25,7 +25,7 @@ import common  # noqa: E402
 import compare  # noqa: E402
 import paper  # noqa: E402
 from common import plt, ratio_str  # noqa: E402
-from images import resolve_image, save_rgb  # noqa: E402
+from images import ImageError, resolve_image, save_rgb  # noqa: E402
 
 PHOTO, STYLE = paper.PHOTO, paper.KANDINSKY  # as [A] Fig 3 / [C] Fig 4
 RATIOS = tuple(float(f"{10 ** (k / 2):.3g}") for k in range(-10, -1))  # 1e-5, 3.16e-5, ..., 1e-1: half decades
@@ -43,6 +43,10 @@ def monotonic(values, rising: bool) -> list[int]:
 
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, published=True)
+    published = common.published_dir(args)
+    if published is not None and not (published / "MANIFEST.tsv").is_file():  # refused before hours of panels
+        raise ImageError(f"{published / 'MANIFEST.tsv'} not found: --published (or ${common.PUBLISHED_ENV}) names "
+                         "the directory of the published CVPR panels")
     s = common.FigureRun(args, "ratio_sweep")
     panels = [common.Panel(ratio_str(r), s.config(ratio=r, content=PHOTO, style=STYLE, style_layers=paper.STYLE_LAYERS,
                                                   init="noise"), f"α/β = {ratio_str(r)}")
@@ -51,7 +55,6 @@ def main(argv=None) -> int:
     content = [rec["losses"]["content"] for rec in s.records]
     style = [rec["losses"]["style"] for rec in s.records]
 
-    published = common.published_dir(args)
     matches = match_published(pictures, published, args.images, args.quick) if published else []
     fig, axes = plt.subplots(1, 3 if matches else 1, figsize=(19 if matches else 7, 5.5), layout="constrained",
                              squeeze=False)

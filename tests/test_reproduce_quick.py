@@ -61,6 +61,14 @@ def test_missing_image_is_one_line_and_exit_2(tmp_path):
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_ratio_sweep_refuses_a_published_directory_without_manifest_before_any_panel(tmp_path, neckarfront):
+    result = run("reproduce/ratio_sweep.py", "--quick", "--out-dir", str(tmp_path), "--published",
+                 str(tmp_path / "none"), env={"GATYS_IMAGES": str(neckarfront.parent)})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "MANIFEST.tsv" in result.stderr and not any(tmp_path.rglob("*.png"))
+
+
 def test_quick_never_writes_into_figures():
     import common
     with pytest.raises(SystemExit):
