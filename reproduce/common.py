@@ -95,7 +95,7 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
                             "and write no figure: for splitting a long figure over several sessions")
         p.add_argument("--plan", action="store_true",
                        help="compute nothing: print one JSON line per computed panel (key, size, budget, cache "
-                            "key, whether it is cached) and exit")
+                            "key, whether it is cached and by which commit) and exit")
     p.add_argument("--literal-ratio", action="store_true",
                    help="put the printed alpha/beta into Eq. 7 as they are, without paper.equation_ratio's "
                         "translation to this repository's network and size")
@@ -419,12 +419,16 @@ class OnlyDone(Exception):
 
 
 def print_plan(panels: list[tuple[FigureRun, Panel]]) -> None:
-    """--plan: what the figures would compute, one JSON line per computed panel; nothing is run."""
+    """--plan: what the figures would compute, one JSON line per computed panel; nothing is run. A cached panel
+    also shows the commit that computed it (``computed_at``; None if cached before panels recorded it)."""
     for figure_run, p in panels:
         if p.config is not None:
-            print(json.dumps({"figure": figure_run.name, "key": p.key, "size": p.config.size,
-                              "budget": p.config.total_budget(), "cache_key": cache_key(p.config),
-                              "cached": cached(p.config, figure_run.args.cache_dir) is not None}))
+            png = cached(p.config, figure_run.args.cache_dir)
+            line = {"figure": figure_run.name, "key": p.key, "size": p.config.size, "budget": p.config.total_budget(),
+                    "cache_key": cache_key(p.config), "cached": png is not None}
+            if png is not None:
+                line["computed_at"] = json.loads(png.with_suffix(".json").read_text())["environment"].get("git")
+            print(json.dumps(line))
     raise OnlyDone
 
 

@@ -143,6 +143,8 @@ def test_plan_lists_the_panels_and_what_is_cached_without_computing(tmp_path, ne
     plan = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(p["key"], p["size"], p["budget"], p["cached"]) for p in plan] == [
         (k, 64, 5, k == "C") for k in "BCDEF"]
+    from common import git_state
+    assert [p.get("computed_at", "-") for p in plan] == ["-", git_state(), "-", "-", "-"]
     assert sorted(f.stem for f in (tmp_path / "cache").glob("*.png")) == [plan[1]["cache_key"]]  # nothing new
     assert not (tmp_path / "fig2.png").exists()
 
