@@ -67,9 +67,9 @@ class Progress:
 
 WINDOW = 50  # evaluations over which the relative improvement is measured for --tol
 # A reduced-precision L-BFGS run that has not lowered its best loss in this many evaluations has stalled: its
-# line search is re-evaluating steps too small for bfloat16 to see, and goes on doing so for another 10-40
-# evaluations before it gives up by itself. In the bf16 runs of reproduce/precision.py a working line search
-# went at most 7 evaluations without a new best.
+# line search is re-evaluating steps too small for bfloat16 to see, and would go on doing so for dozens of
+# evaluations before giving up by itself. Chosen just above the longest run without a new best of a working
+# line search in reproduce/precision.py's bf16 runs (figures/performance.md).
 STALL_PATIENCE = 8
 
 

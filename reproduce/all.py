@@ -35,7 +35,7 @@ def main(argv=None) -> int:
              for f in (f"--{name.replace('_', '-')}", str(args.given[name]))]
     flags += ["--quick"] * args.quick + ["--literal-ratio"] * args.literal_ratio
     published = common.published_dir(args)
-    have_published = published is not None and (published / "MANIFEST.tsv").is_file()
+    have_published = common.has_manifest(published)
     times, failed, start = {}, [], time.perf_counter()
     for name, module, extra, published_panels in JOBS:
         if only and name not in only:

@@ -132,6 +132,11 @@ def published_dir(args: argparse.Namespace) -> Path | None:
     return Path(given) if given else None
 
 
+def has_manifest(published: Path | None) -> bool:
+    """Whether ``published`` is a directory of published panels (it holds their MANIFEST.tsv)."""
+    return published is not None and (published / "MANIFEST.tsv").is_file()
+
+
 def published_image(args: argparse.Namespace, name: str) -> str:
     """Path of an input that exists only as a published CVPR bitmap (cottage, Feininger, London, New York)."""
     if published_dir(args) is None:

@@ -49,7 +49,7 @@ import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
 import paper  # noqa: E402
-from common import published_dir, ratio_str  # noqa: E402
+from common import has_manifest, published_dir, ratio_str  # noqa: E402
 from config import Config  # noqa: E402
 from images import ImageError, load_rgb, resolve_image, write_text_atomic  # noqa: E402
 
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke test: only the first counterpart of each figure")
     args = p.parse_args(argv)
     published = published_dir(args)
-    if published is None or not (published / "MANIFEST.tsv").is_file():
+    if not has_manifest(published):
         print(f"error: {published}/MANIFEST.tsv not found (give --published DIR)", file=sys.stderr)
         return 2
     if bool(args.ours) != bool(args.panel):

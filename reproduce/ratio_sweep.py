@@ -44,7 +44,7 @@ def monotonic(values, rising: bool) -> list[int]:
 def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, published=True)
     published = common.published_dir(args)
-    if published is not None and not (published / "MANIFEST.tsv").is_file():  # refused before hours of panels
+    if published is not None and not common.has_manifest(published):  # refused before hours of panels
         raise ImageError(f"{published / 'MANIFEST.tsv'} not found: --published (or ${common.PUBLISHED_ENV}) names "
                          "the directory of the published CVPR panels")
     s = common.FigureRun(args, "ratio_sweep")

@@ -28,9 +28,8 @@ def run(*args, env=None):
 def have_published() -> bool:
     import argparse
 
-    from common import published_dir
-    published = published_dir(argparse.Namespace())  # $GATYS_PUBLISHED
-    return published is not None and (published / "MANIFEST.tsv").is_file()
+    from common import has_manifest, published_dir
+    return has_manifest(published_dir(argparse.Namespace()))  # $GATYS_PUBLISHED
 
 
 def test_all_quick(tmp_path, neckarfront):
