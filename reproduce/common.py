@@ -22,6 +22,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,7 +296,9 @@ class FigureRun:
     def save(self, fig, caption: str, extra: dict | None = None) -> Path:
         """Write the figure PNG (atomically) with the caption under it, and its JSON sidecar."""
         out = self.args.out_dir / f"{self.name}.png"
-        fig.supxlabel(caption, fontsize=8)
+        # wrapped to the figure's width (about 6.5 px per character at 8 pt and 100 dpi), else a narrow
+        # figure cuts the line off at both ends
+        fig.supxlabel(textwrap.fill(caption, int(fig.get_figwidth() * 100 / 6.5)), fontsize=8)
         write_atomic(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
         plt.close(fig)
         wall = time.perf_counter() - self.start
