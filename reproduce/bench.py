@@ -21,7 +21,8 @@ Sections, all measured in the same run:
   5. with --profile: the top operators by self CPU time of one fast-path evaluation at 512 px.
   6. what each figure of the paper costs here from scratch: its panels and budgets from the figure script's own
      --plan, times section 1's seconds per evaluation (scaled from the nearest measured size by the square of
-     the long edge). An upper bound: a panel may stop early by its plateau rule.
+     the long edge). The evaluations' cost only: a figure's measured wall time (its JSON) adds the optimiser's
+     own work (section 2), set-up, and the float32 continuation of a bf16 run that stalls.
   7. the two command lines as a user times them: `python train.py` against the `pastiche` CLI at 512 px, whole
      processes, each run with a short and a long budget; the difference over the extra evaluations is the cost
      of one evaluation with everything a user pays for (optimiser, bookkeeping), start-up excluded.
@@ -676,8 +677,10 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                      *hours(figs["total_seconds"])])
         parts.append("## 6. What each figure costs here, from scratch\n\n"
                      "Panels and budgets from each script's `--plan` at its defaults; hours = Σ budget × section 1's "
-                     "median seconds per evaluation at the nearest measured size × (long edge / that size)². An upper "
-                     "bound: a panel stops early when its loss plateaus, and cached panels cost nothing.\n\n"
+                     "median seconds per evaluation at the nearest measured size × (long edge / that size)²: the "
+                     "evaluations' cost only. A figure's measured wall time (`wall_time_s` in its JSON) adds the "
+                     "optimiser's own work (section 2), set-up, and the float32 continuation of a bf16 run that "
+                     "stalls; cached panels cost nothing.\n\n"
                      + md_table(["figure", "panels", "long edge px", "evaluations", "hours, fp32", "hours, fast"],
                                 rows))
     if cli:

@@ -241,6 +241,7 @@ class FigureRun:
     def __init__(self, args: argparse.Namespace, name: str):
         self.args, self.name, self.records = args, name, []
         self.start = time.perf_counter()
+        self.git = git_state()  # the tree the command started from; by save() its own output has made it dirty
 
     def config(self, **settings) -> Config:
         """A panel's Config: the common flags plus ``settings``; ``ratio`` is the alpha/beta as printed."""
@@ -312,7 +313,7 @@ class FigureRun:
                 "wall_time_s": {"this_run": round(wall, 1),
                                 "panels_computed_from_scratch": round(sum(r.get("wall_time_s") or 0
                                                                           for r in self.records), 1)},
-                "machine": machine.describe(machine.resolve_device("auto")), "git": git_state()}
+                "machine": machine.describe(machine.resolve_device("auto")), "git": self.git}
         side = write_text_atomic(out.with_suffix(".json"), json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
         fresh = sum(not r.get("cached", True) for r in self.records)
         print(f"wrote {out} and {side.name}: {len(self.records)} panels ({fresh} computed), {wall:.1f} s",
