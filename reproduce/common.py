@@ -48,6 +48,7 @@ QUICK_SIZE, QUICK_BUDGET = 64, 5     # --quick: a smoke test of every code path,
 DEFAULT_OUT = REPO / "figures"
 DEFAULT_CACHE = REPO / ".cache" / "panels"
 QUICK_OUT = REPO / ".cache" / "quick"
+DPI = 100  # figures are laid out in inches and saved at this resolution: one inch of panel is 100 of its pixels
 # The published CVPR panels are never part of this repository: a user points here at the figure bitmaps of
 # their own copy of the paper (extracted from the PDF, e.g. with `pdfimages -all`), named as in compare.py.
 PUBLISHED_ENV = "GATYS_PUBLISHED"
@@ -297,10 +298,10 @@ class FigureRun:
     def save(self, fig, caption: str, extra: dict | None = None) -> Path:
         """Write the figure PNG (atomically) with the caption under it, and its JSON sidecar."""
         out = self.args.out_dir / f"{self.name}.png"
-        # wrapped to the figure's width (about 6.5 px per character at 8 pt and 100 dpi), else a narrow
-        # figure cuts the line off at both ends
-        fig.supxlabel(textwrap.fill(caption, int(fig.get_figwidth() * 100 / 6.5)), fontsize=8)
-        write_atomic(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+        # wrapped to the figure's width (about 6.5 px per character at 8 pt), else a narrow figure cuts the
+        # line off at both ends
+        fig.supxlabel(textwrap.fill(caption, int(fig.get_figwidth() * DPI / 6.5)), fontsize=8)
+        write_atomic(out, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
         plt.close(fig)
         wall = time.perf_counter() - self.start
         meta = {"figure": self.name, "png": out.name, "caption": caption,
@@ -400,7 +401,7 @@ def layout(figure_run: FigureRun, grid: list[list[Panel | None]], pictures: dict
            row_labels=None, col_titles=None, ratio_note: str | None = None, extra: dict | None = None) -> Path:
     """Lay out the panels (rows of Panels; None leaves a cell empty) with titles, labels and insets; save."""
     height, width = next(iter(pictures.values())).shape[-2:]
-    cell = max(width, 320) / 100  # inches at 100 dpi: panels shown near their own pixel size
+    cell = max(width, 320) / DPI  # inches: panels shown near their own pixel size
     nrows, ncols = len(grid), max(len(r) for r in grid)
     figsize = (max(ncols * cell + 0.5 * bool(row_labels), 8), nrows * (cell * height / width + 0.4) + 0.7)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", figsize=figsize)
