@@ -15,6 +15,7 @@ losses).
 
     python reproduce/precision.py                          # 3 seeds x 500 evaluations x 2 precisions
     python reproduce/precision.py --budget 20 --seeds 0    # a quick check
+    python reproduce/precision.py --judge out.png          # a saved result's loss under both networks
 
 Writes figures/precision.png (the two images side by side, fp32 losses in the titles, and both loss curves)
 and figures/precision.json.
@@ -22,6 +23,7 @@ and figures/precision.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -36,7 +38,7 @@ import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
-from images import write_atomic, write_text_atomic  # noqa: E402
+from images import load_rgb, write_atomic, write_text_atomic  # noqa: E402
 
 CPU = torch.device("cpu")
 RUNS = (("fp32", "fp32 network"), ("bf16", "bf16 network + channels_last"))
@@ -63,21 +65,46 @@ def run(precision: str, args, seed: int) -> dict:
             "seconds_per_eval": result.history[-1]["seconds"] / max(1, result.evaluations)}
 
 
-@torch.no_grad()
-def fp32_judge(images: str | None, size: int, scales: str):
-    """f(x) -> L_total with the float32 network and float32 targets (the cached targets of train.build_loss)."""
-    net = models.build_vgg19(None, True, "avg", CPU, torch.float32, False, scales=scales)
-    cfg = train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=size, ratio=paper.FIG6_RATIO,
-                       images=images, scales=scales)
+def judge_of(cfg: train.Config, precision: str):
+    """f(x) -> L_total of ``cfg``'s problem on the CPU with the network in ``precision`` and that network's own
+    targets (train.build_loss); the network's preprocessing; the image's height and width."""
+    cfg = dataclasses.replace(cfg, precision=precision, device="cpu", schedule=())
+    net = cfg.network().build()
     content_rgb, style_rgb = train.prepare_images(cfg, CPU)
     prep = net.preprocessing
-    content_x, style_x = prep.to_net(content_rgb), prep.to_net(style_rgb)
-    loss = train.build_loss(net, cfg, content_x, style_x, tuple(content_x.shape[-2:]))
+    content_x = None if content_rgb is None else prep.to_net(content_rgb)
+    style_x = None if style_rgb is None else prep.to_net(style_rgb)
+    hw = tuple((content_x if content_x is not None else style_x).shape[-2:])
+    with torch.no_grad():
+        loss = train.build_loss(net, cfg, content_x, style_x, hw)
 
+    @torch.no_grad()
     def judge(x: torch.Tensor) -> float:
         return loss(net(x, loss.layers), x)[0].item()
 
+    return judge, prep, hw
+
+
+def fp32_judge(images: str | None, size: int, scales: str):
+    """The float32 judge of this script's problem."""
+    judge, prep, _ = judge_of(train.Config(content=paper.PHOTO, style=paper.STARRY_NIGHT, size=size,
+                                           ratio=paper.FIG6_RATIO, images=images, scales=scales), "fp32")
     return judge, prep
+
+
+def judge_saved(paths: list[Path], images: str | None) -> None:
+    """--judge: each saved result (a PNG with the JSON that train.save_result or the panel cache writes beside
+    it) evaluated with the float32 and with the bf16 network, its own settings otherwise: how far the loss a
+    bf16 network reports for an image lies from the float32 loss of the same image."""
+    for path in paths:
+        cfg = train.Config(**json.loads(path.with_suffix(".json").read_text())["config"])
+        cfg = dataclasses.replace(cfg, images=images or cfg.images)
+        losses = {}
+        for precision in ("fp32", "bf16"):
+            judge, prep, hw = judge_of(cfg, precision)
+            losses[precision] = judge(prep.to_net(load_rgb(path, hw)))
+        print(f"{path}: L_total fp32 {losses['fp32']:.6g}, bf16 {losses['bf16']:.6g}: the bf16 network reads "
+              f"{100 * (losses['bf16'] / losses['fp32'] - 1):+.2f} %")
 
 
 def compare(seed: int, args, judge, prep) -> dict:
@@ -111,11 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", default=str(REPO / "figures"), help="where precision.png and .json go")
     p.add_argument("--scales", choices=models.SCALES_FILES, default=models.DEFAULT_SCALES,
                    help=f"the normalised network's scales (default {models.DEFAULT_SCALES})")
+    p.add_argument("--judge", nargs="+", type=Path, metavar="PNG",
+                   help="instead: evaluate saved results (each with its JSON beside it) with the float32 and the "
+                        "bf16 network, to see how far a bf16 run's own loss reads from the float32 loss")
     args = p.parse_args(argv)
+    if args.judge:
+        missing = [str(path) for path in args.judge if not path.with_suffix(".json").is_file()]
+        if missing:
+            p.exit(2, f"error: --judge: no JSON beside {', '.join(missing)}\n")
+        judge_saved(args.judge, args.images)
+        return 0
     try:
         seeds = [int(seed) for seed in args.seeds.split(",")]
     except ValueError:
-        p.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
+        p.exit(2, f"error: --seeds must be integers separated by commas, not {args.seeds!r}\n")
 
     t0 = time.perf_counter()
     load_start = machine.load_average()

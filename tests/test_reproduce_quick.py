@@ -229,3 +229,25 @@ def test_precision_quick(tmp_path, neckarfront):
     assert first[0] != first[1]  # the seeds are different noise
     mean = sum(s["relative_difference"] for s in summary["seeds"].values()) / 2
     assert summary["mean_relative_difference"] == pytest.approx(mean)
+
+
+def test_precision_judge_is_the_loss_the_run_computes(tmp_path, neckarfront, starry_night):
+    """--judge's float32 judge of a run's Config gives the loss the run itself computed at the same image (its
+    start), and the command reads a saved result's settings from its JSON."""
+    import precision
+    import torch
+    import train
+    cfg = train.Config(content=str(neckarfront), style=str(starry_night), size=32, precision="fp32", device="cpu",
+                       budget=1, tol=0.0, out=str(tmp_path / "out.png"))
+    result = train.stylize(cfg)
+    judge, prep, hw = precision.judge_of(cfg, "fp32")
+    net = cfg.network().build()
+    content_x = net.preprocessing.to_net(train.prepare_images(cfg, torch.device("cpu"))[0])
+    x0 = train.initial_image(cfg, net, content_x, None, content_x.shape, content_x.device)
+    assert hw == (24, 32) and judge(x0) == pytest.approx(result.history[0]["total"], rel=1e-6)
+    train.save_result(result, cfg.out)
+    judged = run("reproduce/precision.py", "--judge", cfg.out)
+    assert judged.returncode == 0, judged.stderr[-3000:]
+    assert judged.stdout.startswith(f"{cfg.out}: L_total fp32 ") and "the bf16 network reads" in judged.stdout
+    missing = run("reproduce/precision.py", "--judge", str(tmp_path / "none.png"))
+    assert missing.returncode == 2 and missing.stderr == f"error: --judge: no JSON beside {tmp_path / 'none.png'}\n"
