@@ -887,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         opt_budget, opt_rounds, mm_sizes = 3, 1, {"fp32": 512, FAST: 512}
     else:
         sizes, reps, mem_sizes, main_size = [256, 512, 1024], {256: 7, 512: 5, 1024: 3}, [512, 1024, 2048], 512
-        opt_budget, opt_rounds, mm_sizes = 21, 2, {"fp32": 2048, FAST: 4096}
+        opt_budget, opt_rounds, mm_sizes = 41, 3, {"fp32": 2048, FAST: 4096}
     paper_images(args.images)  # fetch (with checksum) before any timing
     nets = {"fp32": build_net("fp32"), FAST: build_net(FAST)}
     ev = section_evaluations(sizes, reps, args.images, nets)
