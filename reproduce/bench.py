@@ -3,7 +3,7 @@
 One evaluation = one forward and one backward pass of the full paper loss (Eq. 7: conv4_2 content, conv1_1 ...
 conv5_1 style, Neckarfront + The Starry Night, 4:3, style resized to the output's H x W as in [C] §2.3).
 
-    python reproduce/bench.py                          # the full table (about 8 minutes on 2 cores)
+    python reproduce/bench.py                          # sections 1-8 (21 min on 2 cores with --profile --quality-size 512)
     python reproduce/bench.py --out figures/bench.md   # also write it, with the machine description
     python reproduce/bench.py --profile                # plus a torch.profiler breakdown of one 512 px evaluation
     python reproduce/bench.py --tiny                   # 64 px, 2 timed evaluations: the CI smoke test
