@@ -38,7 +38,8 @@ import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
-from images import load_rgb, write_atomic, write_text_atomic  # noqa: E402
+from config import BAD_INPUT, ConfigError, check  # noqa: E402
+from images import load_rgb, open_image, write_atomic, write_text_atomic  # noqa: E402
 
 CPU = torch.device("cpu")
 RUNS = (("fp32", "fp32 network"), ("bf16", "bf16 network + channels_last"))
@@ -92,13 +93,24 @@ def fp32_judge(images: str | None, size: int, scales: str):
     return judge, prep
 
 
-def judge_saved(paths: list[Path], images: str | None) -> None:
-    """--judge: each saved result (a PNG with the JSON that train.save_result or the panel cache writes beside
-    it) evaluated with the float32 and with the bf16 network, its own settings otherwise: how far the loss a
-    bf16 network reports for an image lies from the float32 loss of the same image."""
-    for path in paths:
-        cfg = train.Config(**json.loads(path.with_suffix(".json").read_text())["config"])
-        cfg = dataclasses.replace(cfg, images=images or cfg.images)
+def saved_config(path: Path, images: str | None) -> train.Config:
+    """The Config in the JSON beside a saved result, checked, and its image checked to be readable."""
+    meta_path = path.with_suffix(".json")
+    try:
+        cfg = train.Config(**json.loads(meta_path.read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"--judge: {meta_path} is not the JSON of a result (train.py and the panel cache write "
+                          "one beside each image)") from None
+    cfg = dataclasses.replace(cfg, images=images or cfg.images)
+    check(cfg)
+    open_image(path)
+    return cfg
+
+
+def judge_saved(results: list[tuple[Path, train.Config]]) -> None:
+    """--judge: each saved result evaluated with the float32 and with the bf16 network, its own settings
+    otherwise: how far the loss a bf16 network reports for an image lies from the float32 loss of the same image."""
+    for path, cfg in results:
         losses = {}
         for precision in ("fp32", "bf16"):
             judge, prep, hw = judge_of(cfg, precision)
@@ -143,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
                         "bf16 network, to see how far a bf16 run's own loss reads from the float32 loss")
     args = p.parse_args(argv)
     if args.judge:
-        missing = [str(path) for path in args.judge if not path.with_suffix(".json").is_file()]
-        if missing:
-            p.exit(2, f"error: --judge: no JSON beside {', '.join(missing)}\n")
-        judge_saved(args.judge, args.images)
+        try:
+            judge_saved([(path, saved_config(path, args.images)) for path in args.judge])
+        except BAD_INPUT as e:
+            p.exit(2, f"error: {e}\n")
         return 0
     try:
         seeds = [int(seed) for seed in args.seeds.split(",")]

@@ -250,4 +250,13 @@ def test_precision_judge_is_the_loss_the_run_computes(tmp_path, neckarfront, sta
     assert judged.returncode == 0, judged.stderr[-3000:]
     assert judged.stdout.startswith(f"{cfg.out}: L_total fp32 ") and "the bf16 network reads" in judged.stdout
     missing = run("reproduce/precision.py", "--judge", str(tmp_path / "none.png"))
-    assert missing.returncode == 2 and missing.stderr == f"error: --judge: no JSON beside {tmp_path / 'none.png'}\n"
+    assert missing.returncode == 2 and missing.stderr.startswith(f"error: --judge: {tmp_path / 'none.json'} is not")
+    (tmp_path / "figure.json").write_text('{"panels": []}')  # a figure's JSON, not a result's
+    (tmp_path / "figure.png").write_bytes((tmp_path / "out.png").read_bytes())
+    figure = run("reproduce/precision.py", "--judge", str(tmp_path / "figure.png"))
+    assert figure.returncode == 2 and len(figure.stderr.splitlines()) == 1, figure.stderr
+    (tmp_path / "broken.json").write_text((tmp_path / "out.json").read_text())
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    broken = run("reproduce/precision.py", "--judge", cfg.out, str(tmp_path / "broken.png"))
+    assert broken.returncode == 2 and broken.stdout == "" and broken.stderr.startswith("error: ")
+    assert len(broken.stderr.splitlines()) == 1, broken.stderr
