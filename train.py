@@ -276,6 +276,25 @@ def build_loss(net: models.VGG19, cfg: Config, content_x: torch.Tensor | None, s
     return L.TotalLoss(content, style, alpha=cfg.equation_ratio(), beta=1.0, tv_weight=cfg.tv_weight)
 
 
+@dataclass
+class Problem:
+    """cfg's objective at its size on one network: the images in network space and the loss with its targets."""
+    loss: L.TotalLoss
+    content_x: torch.Tensor | None
+    style_x: torch.Tensor | None
+    shape: torch.Size            # [1, 3, H, W] of the image to optimise: the content's, else the style's
+
+
+def build_problem(cfg: Config, net: models.VGG19, content_rgb: torch.Tensor | None,
+                  style_rgb: torch.Tensor | None) -> Problem:
+    """The images (``prepare_images``) moved to ``net``'s device and space, and ``build_loss`` at their size."""
+    device, prep = next(net.parameters()).device, net.preprocessing
+    content_x = None if content_rgb is None else prep.to_net(content_rgb.to(device))
+    style_x = None if style_rgb is None else prep.to_net(style_rgb.to(device))
+    shape = (content_x if content_x is not None else style_x).shape
+    return Problem(build_loss(net, cfg, content_x, style_x, tuple(shape[-2:])), content_x, style_x, shape)
+
+
 def initial_image(cfg: Config, net: models.VGG19, content_x, style_x, shape, device) -> torch.Tensor:
     """The start x0 in network space. Noise: N(mean pixel, noise_std grey levels), drawn on the CPU from
     ``seed``, so a CUDA run starts from the CPU's noise (CPUs of other kinds may differ in the last bits)."""
@@ -367,12 +386,10 @@ def run_stage(cfg: Config, net: models.VGG19, content_rgb, style_rgb, start_x: t
     """One optimisation at cfg.size: targets at that size, from ``start_x`` (a coarser stage's best image,
     upsampled, or a best image to continue from) or else from cfg.init."""
     device, prep = next(net.parameters()).device, net.preprocessing
-    content_x = None if content_rgb is None else prep.to_net(content_rgb.to(device))
-    style_x = None if style_rgb is None else prep.to_net(style_rgb.to(device))
-    shape = (content_x if content_x is not None else style_x).shape
-    loss = build_loss(net, cfg, content_x, style_x, tuple(shape[-2:]))
+    problem = build_problem(cfg, net, content_rgb, style_rgb)
+    loss, shape = problem.loss, problem.shape
     if start_x is None:
-        x0 = initial_image(cfg, net, content_x, style_x, shape, device)
+        x0 = initial_image(cfg, net, problem.content_x, problem.style_x, shape, device)
     elif start_x.shape[-2:] != shape[-2:]:  # bilinear weights are convex: the upsampled image stays within bounds
         x0 = torch.nn.functional.interpolate(start_x, size=shape[-2:], mode="bilinear", align_corners=False)
     else:

@@ -134,15 +134,13 @@ def config(long_edge: int, precision: str, images: str | None, device: torch.dev
 
 
 class Ours:
-    """The evaluation as train.stylize runs it: cached targets (train.build_loss) and train.Objective."""
+    """The evaluation as train.stylize runs it: cached targets (train.build_problem) and train.Objective."""
 
     def __init__(self, net: models.VGG19, cfg: train.Config, content_rgb: torch.Tensor, style_rgb: torch.Tensor):
-        prep, device = net.preprocessing, next(net.parameters()).device
-        self.net, self.cfg = net, cfg
-        self.content_x, self.style_x = prep.to_net(content_rgb.to(device)), prep.to_net(style_rgb.to(device))
-        self.hw = tuple(self.content_x.shape[-2:])
-        self.loss = train.build_loss(net, cfg, self.content_x, self.style_x, self.hw)
-        self.x0 = train.initial_image(cfg, net, self.content_x, self.style_x, self.content_x.shape, device)
+        problem = train.build_problem(cfg, net, content_rgb, style_rgb)
+        self.net, self.cfg, self.loss = net, cfg, problem.loss
+        self.content_x, self.style_x, self.hw = problem.content_x, problem.style_x, tuple(problem.shape[-2:])
+        self.x0 = train.initial_image(cfg, net, self.content_x, self.style_x, problem.shape, self.content_x.device)
         self.objective = train.Objective(net, self.loss, budget=10**12, tol=0.0)
 
     def __call__(self) -> float:
@@ -814,7 +812,8 @@ def device_section(d: dict) -> str:
              fmt(d["flops"] / m[variant] / 1e9),
              f"{100 * d['flops'] / m[variant] / 1e9 / d['peak_gflops']['fp32' if 'fp32' in variant else FAST]:.0f} %"]
             for variant in d["samples"]]
-    panels = [[r["precision"], {"lbfgsb": "scipy L-BFGS-B", "lbfgs": "torch LBFGS"}[r["optimizer"]],
+    labels = {opt: label for opt, label, env in OPTIMIZER_RUNS if not env}
+    panels = [[r["precision"], labels[r["optimizer"]],
                str(r["evaluations"]), fmt(r["wall_time"]), fmt(r["evaluating_seconds"] / r["evaluations"], 3),
                fmt(PAPER_SECONDS_PER_IMAGE / r["wall_time"]),
                "n/a" if r["peak_memory"] is None else fmt(r["peak_memory"] / gib, 3), r["stop_reason"]]

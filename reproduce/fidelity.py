@@ -50,13 +50,11 @@ def panels(published: Path) -> list[tuple[str, str, float]]:
 def terms_of(net, cfg: train.Config, images: list[Path]) -> list[dict[str, float]]:
     """Every term of Eq. 7 (L_content, L_style, each w_l E_l) for images resized to the content's size, with
     the targets built exactly as a run would."""
-    content_rgb, style_rgb = train.prepare_images(cfg, torch.device("cpu"))
-    prep = net.preprocessing
-    cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
-    loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
+    problem = train.build_problem(cfg, net, *train.prepare_images(cfg, torch.device("cpu")))
+    prep, loss = net.preprocessing, problem.loss
     out = []
     for path in images:
-        x = prep.to_net(load_rgb(path, tuple(cx.shape[-2:])))
+        x = prep.to_net(load_rgb(path, tuple(problem.shape[-2:])))
         _, terms = loss(net(x, loss.layers), x)
         out.append({k: v.item() for k, v in terms.items()})
     return out

@@ -121,22 +121,17 @@ def load_panel(path: Path, hw, cmap) -> torch.Tensor:
 @torch.no_grad()
 def terms_at(net, cfg: train.Config, path: Path, cmap=None) -> dict[str, float]:
     """As fidelity.terms_of, with the print colour optionally undone on the published panel."""
-    content_rgb, style_rgb = train.prepare_images(cfg, torch.device("cpu"))
-    prep = net.preprocessing
-    cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
-    loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
-    x = prep.to_net(load_panel(path, tuple(cx.shape[-2:]), cmap))
+    problem = train.build_problem(cfg, net, *train.prepare_images(cfg, torch.device("cpu")))
+    loss = problem.loss
+    x = net.preprocessing.to_net(load_panel(path, tuple(problem.shape[-2:]), cmap))
     _, terms = loss(net(x, loss.layers), x)
     return {k: v.item() for k, v in terms.items()}
 
 
 def gradients(net, cfg: train.Config, rgb: torch.Tensor):
     """dL_c/dx and d(w_l E_l)/dx for each style layer at the image rgb, flattened, in network input units."""
-    content_rgb, style_rgb = train.prepare_images(cfg, torch.device("cpu"))
-    prep = net.preprocessing
-    cx, sx = prep.to_net(content_rgb), prep.to_net(style_rgb)
-    loss = train.build_loss(net, cfg, cx, sx, tuple(cx.shape[-2:]))
-    x = prep.to_net(rgb).requires_grad_(True)
+    loss = train.build_problem(cfg, net, *train.prepare_images(cfg, torch.device("cpu"))).loss
+    x = net.preprocessing.to_net(rgb).requires_grad_(True)
     _, terms = loss(net(x, loss.layers), x)
     keys = ["content"] + [f"style/{l}" for l in cfg.style_layers]
     grads = [torch.autograd.grad(terms[k], x, retain_graph=True)[0].flatten() for k in keys]

@@ -68,22 +68,16 @@ def run(precision: str, args, seed: int) -> dict:
 
 def judge_of(cfg: train.Config, precision: str):
     """f(x) -> L_total of ``cfg``'s problem on the CPU with the network in ``precision`` and that network's own
-    targets (train.build_loss); the network's preprocessing; the image's height and width."""
+    targets (train.build_problem); the network's preprocessing; the image's height and width."""
     cfg = dataclasses.replace(cfg, precision=precision, device="cpu", schedule=())
     net = cfg.network().build()
-    content_rgb, style_rgb = train.prepare_images(cfg, CPU)
-    prep = net.preprocessing
-    content_x = None if content_rgb is None else prep.to_net(content_rgb)
-    style_x = None if style_rgb is None else prep.to_net(style_rgb)
-    hw = tuple((content_x if content_x is not None else style_x).shape[-2:])
-    with torch.no_grad():
-        loss = train.build_loss(net, cfg, content_x, style_x, hw)
+    problem = train.build_problem(cfg, net, *train.prepare_images(cfg, CPU))
 
     @torch.no_grad()
     def judge(x: torch.Tensor) -> float:
-        return loss(net(x, loss.layers), x)[0].item()
+        return problem.loss(net(x, problem.loss.layers), x)[0].item()
 
-    return judge, prep, hw
+    return judge, net.preprocessing, tuple(problem.shape[-2:])
 
 
 def fp32_judge(images: str | None, size: int, scales: str):
