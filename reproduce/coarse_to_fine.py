@@ -8,7 +8,8 @@ CVPR Fig 3 painting asked for, two runs with the paper's settings at --size:
 Both optimise the same objective at --size, so their losses there compare directly. Time-to-quality is the
 wall time after which the scheduled run's best loss at --size is at or below the direct run's final best loss,
 as a fraction of the direct run's wall time (both counted from the first evaluation, so image reading and
-network set-up, equal for both, are left out).
+network set-up, equal for both, are left out). The lower row splits the scheduled run's stage at --size into
+Eq. 7's two terms, each as a multiple of the direct run's at its best: which one its evaluations go to.
 
     python reproduce/coarse_to_fine.py                 # C and B at 512 px -> figures/coarse_to_fine.png + .json
     python reproduce/coarse_to_fine.py --quick         # 64 px, 5 evaluations: a smoke test
@@ -25,6 +26,7 @@ from common import plt  # noqa: E402
 from config import check, parse_schedule  # noqa: E402
 
 DEFAULT_STAGE, DEFAULT_FINAL = 200, 300  # evaluations at --size/4 and --size/2, then at --size
+TERMS_AFTER = 50  # evaluations at --size after which the JSON records the scheduled run's terms
 
 
 def best_so_far(history: list[dict], size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +52,21 @@ def time_to_quality(direct: list[dict], scheduled: list[dict], size: int) -> dic
             "scheduled_loss": float(s_best[-1]), "scheduled_seconds": float(s_seconds[-1]),
             "seconds_to_direct_loss": seconds,
             "fraction": None if seconds is None else seconds / float(d_seconds[-1])}
+
+
+def terms_against_direct(direct: list[dict], scheduled: list[dict], size: int) -> dict[str, np.ndarray]:
+    """alpha L_content and beta L_style (Eq. 7) at each evaluation of the scheduled run at ``size``, as multiples
+    of the direct run's at its best evaluation (alpha is the same for both): which term the last stage spends
+    its evaluations on."""
+    best = min(direct, key=lambda h: h["total"])
+    rows = [h for h in scheduled if h.get("size", size) == size]
+    return {term: np.array([h[term] for h in rows], dtype=float) / best[term] for term in ("content", "style")}
+
+
+def terms_at(terms: dict[str, np.ndarray], counts: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """``terms`` after each of ``counts`` evaluations (those the stage reached), for the JSON."""
+    return {str(n): {term: round(float(values[n - 1]), 4) for term, values in terms.items()}
+            for n in counts if 0 < n <= len(terms["content"])}
 
 
 def main(argv=None) -> int:
@@ -81,9 +98,10 @@ def main(argv=None) -> int:
             check(cfg)
 
     stages = " → ".join(f"{edge} px × {count}" for edge, count in (*args.schedule, (args.size, args.final)))
-    fig, axes = plt.subplots(1, len(runs), figsize=(max(6 * len(runs), 10), 4.5), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(2, len(runs), figsize=(max(6 * len(runs), 10), 8.5), layout="constrained",
+                             squeeze=False, height_ratios=(3, 2))
     results = {}
-    for ax, (painting, direct_cfg, scheduled_cfg) in zip(axes[0], runs):
+    for ax, terms_ax, (painting, direct_cfg, scheduled_cfg) in zip(axes[0], axes[1], runs):
         direct = s.run(f"{painting.panel}_direct", direct_cfg, f"{painting.caption}, direct")
         scheduled = s.run(f"{painting.panel}_scheduled", scheduled_cfg, f"{painting.caption}, {stages}")
         ttq = results[painting.panel] = time_to_quality(direct.history, scheduled.history, args.size)
@@ -103,7 +121,20 @@ def main(argv=None) -> int:
         ax.set_xlabel("wall time from the first evaluation (s)")
         ax.set_ylabel("best L_total so far")
         ax.legend(fontsize=7)
-        print(f"Fig 3{painting.panel}: {verdict}")
+        terms = terms_against_direct(direct.history, scheduled.history, args.size)
+        for (term, values), (label, color) in zip(terms.items(), (("α L_content", "tab:green"),
+                                                                   ("β L_style", "tab:purple"))):
+            terms_ax.semilogy(np.arange(1, len(values) + 1), values, color=color, label=f"{label} / direct run's")
+        terms_ax.axhline(1.0, color="tab:blue", ls=":", lw=0.8)
+        terms_ax.set_ylim(0.5, 4)  # the stage starts far above; what matters is how it settles near 1
+        terms_ax.set_yticks([0.5, 1, 2, 4], ["0.5", "1", "2", "4"], minor=False)
+        terms_ax.minorticks_off()
+        terms_ax.set_xlabel(f"evaluation of the scheduled run's stage at {args.size} px")
+        terms_ax.set_ylabel("term / the direct run's at its best")
+        terms_ax.legend(fontsize=7)
+        ttq["final_stage_terms"] = terms_at(terms, (TERMS_AFTER, len(terms["content"])))
+        print(f"Fig 3{painting.panel}: {verdict}; at {args.size} px after {TERMS_AFTER} evaluations and at the end, "
+              f"as multiples of the direct run's: {ttq['final_stage_terms']}")
     fig.suptitle(f"Coarse-to-fine ({stages}) vs direct ({args.budget} evaluations at {args.size} px)",
                  fontsize=11)
     s.save(fig, s.caption(), extra={"schedule": args.schedule, "final": args.final, "time_to_quality": results})

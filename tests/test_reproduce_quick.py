@@ -189,6 +189,16 @@ def test_time_to_quality_reads_the_crossing_at_the_final_size():
     assert time_to_quality(direct, scheduled[:4], 512)["fraction"] is None  # never reached
 
 
+def test_final_stage_terms_are_multiples_of_the_direct_runs_best():
+    from coarse_to_fine import terms_against_direct, terms_at
+    direct = [{"total": t, "content": c, "style": st} for t, c, st in ((9, 6, 3), (5, 4, 1), (6, 2, 4))]
+    scheduled = ([{"total": 1, "content": 1, "style": 1, "size": 256}] +  # a coarse stage: not counted
+                 [{"total": t, "content": c, "style": st, "size": 512} for t, c, st in ((12, 8, 4), (6, 5, 1))])
+    terms = terms_against_direct(direct, scheduled, 512)
+    assert terms["content"].tolist() == [2.0, 1.25] and terms["style"].tolist() == [4.0, 1.0]  # against (4, 1)
+    assert terms_at(terms, (1, 2, 3)) == {"1": {"content": 2.0, "style": 4.0}, "2": {"content": 1.25, "style": 1.0}}
+
+
 def test_crossing_interpolates_in_log_ratio_and_is_none_outside():
     from ratio_sweep import crossing
     ratios, falling = (1e-4, 1e-3, 1e-2), (1.5, 1.0, 0.5)
@@ -203,7 +213,7 @@ def test_coarse_to_fine_quick(tmp_path, neckarfront):
                  "--schedule", "32:2", "--final", "2", env={"GATYS_IMAGES": str(neckarfront.parent)})
     assert result.returncode == 0, result.stderr[-2000:]
     meta = json.loads((tmp_path / "coarse_to_fine.json").read_text())
-    assert set(meta["time_to_quality"]["C"]) >= {"direct_loss", "fraction"}
+    assert set(meta["time_to_quality"]["C"]) >= {"direct_loss", "fraction", "final_stage_terms"}
     panels = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
     scheduled = [p for p in panels if p["config"]["schedule"]]
     assert len(panels) == 2 and [h["size"] for h in scheduled[0]["history"]] == [32, 32, 64, 64]
