@@ -49,7 +49,7 @@ import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
 import paper  # noqa: E402
-from common import has_manifest, published_dir, ratio_str  # noqa: E402
+from common import has_manifest, published_dir, ratio_str, trade_off_published  # noqa: E402
 from config import Config  # noqa: E402
 from images import ImageError, load_rgb, resolve_image, write_text_atomic  # noqa: E402
 
@@ -295,10 +295,37 @@ def table(net, published: Path, figures: Path, images: str | None,
     return rows, missing
 
 
-def references(net, published: Path, images: str | None) -> dict[str, list[tuple[str, str, list[float]]]]:
-    """Per-layer distances that involve no panel of ours: the paper's seed spread, and our paintings vs its insets."""
+def kandinsky_series() -> list[tuple[str, float, float]]:
+    """The published Composition VII transfers of [C] (Fig 3F, then Fig 4) as (file, alpha/beta printed in [C],
+    alpha/beta printed in [A] for the same image: [A] Fig 2F, [A] Fig 3's row of all five layers)."""
+    fig3f = next(p for p in paper.PAINTINGS if p.file == paper.KANDINSKY)
+    fig4 = zip(paper.TRADE_OFF_RATIOS["cvpr"], paper.TRADE_OFF_RATIOS["arxiv"])
+    return [(fig3f.published, fig3f.cvpr_ratio, fig3f.arxiv_ratio)] + [(trade_off_published(c), c, a) for c, a in fig4]
+
+
+def label_check(net, published: Path, images: str | None) -> list[tuple[str, float, float, float, float]]:
+    """Do the published Composition VII panels agree with their own printed alpha/beta? For each panel of
+    ``kandinsky_series`` (file, [C] ratio, [A] ratio): its content distance to the photo and its style distance
+    to Fig 3F, from the published pixels alone."""
+    manifest, series = read_manifest(published), kandinsky_series()
+    present = [row for row in series if row[0] in manifest]
+    if series[0] not in present:
+        return []
+    fig3f = load(published / series[0][0])
+    hw = tuple(fig3f.shape[-2:])
+    photo, g_fig3f = describe(net, load(resolve_image(CONTENT_PHOTO, images), hw)), describe(net, fig3f)
+    out = []
+    for name, cvpr, arxiv in sorted(present, key=lambda row: row[1]):
+        d = describe(net, load(published / name, hw))
+        out.append((name, cvpr, arxiv, content_distance(d, photo), style_distance(d, g_fig3f)))
+    return out
+
+
+def references(net, published: Path, images: str | None) -> dict[str, list[tuple]]:
+    """Distances that involve no panel of ours: the paper's seed spread, our paintings vs its insets, and the
+    published Composition VII panels against their own printed ratios."""
     manifest = read_manifest(published)
-    out = {"spread": [], "insets": []}
+    out = {"spread": [], "insets": [], "labels": label_check(net, published, images)}
     if SPREAD_REFERENCE in manifest:
         ref = load(published / SPREAD_REFERENCE)
         hw, g_ref = tuple(ref.shape[-2:]), describe(net, ref)
@@ -363,7 +390,24 @@ def markdown(rows: list[dict], missing: list[str], figures: Path, refs: dict | N
                   "|---|---|" + "---|" * (len(STYLE_LAYERS) + 1)]
         for ours, inset, d in refs["insets"]:
             lines.append(f"| {ours} | {inset} | " + " | ".join(num(v) for v in d) + f" | {num(sum(d) / len(d))} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + label_section((refs or {}).get("labels", []))) + "\n"
+
+
+def label_section(rows: list[tuple[str, float, float, float, float]]) -> list[str]:
+    """compare.md lines: the published Composition VII panels in the order of their [C] ratio."""
+    if not rows:
+        return []
+    lines = ["", "## The published Composition VII panels against their own printed α/β", "",
+             "[C] prints Fig 3F at 5e-4 and Fig 4 at 1e-4 … 1e-1; [A] prints the same images 5 to 10 times "
+             "lower. From the published pixels alone, no synthesis of ours: content distance to the photo at "
+             "conv4_2 and style distance to Fig 3F, as above. If one version's ratios are consistent, the content "
+             "distance falls as its printed ratio rises, and Fig 3F sits among the Fig 4 panels where its ratio "
+             "puts it.", "",
+             "| published panel | α/β printed in [C] | in [A] | content dist. to photo | style dist. to Fig 3F |",
+             "|---|---|---|---|---|"]
+    for name, cvpr, arxiv, content, style in rows:
+        lines.append(f"| {name} | {ratio_str(cvpr)} | {ratio_str(arxiv)} | {content:.3f} | {style:.3f} |")
+    return lines
 
 
 def colour_section(cmap) -> list[str]:

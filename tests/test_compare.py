@@ -127,3 +127,24 @@ def test_published_print_colour_map(neckarfront):
     assert np.all(np.abs(gain - 0.92) < 0.02), gain
     np.testing.assert_allclose(offset, [1.3, 7.8, 19.4], atol=1.5)
     assert rms < 20
+
+
+def test_kandinsky_series_pairs_each_published_panel_with_both_printed_ratios():
+    # [C] Fig 3 caption and Fig 4; [A] Methods (Fig 2F) and the columns of [A] Fig 3, which shows the same images
+    assert compare.kandinsky_series() == [("fig3_F_kandinsky_5e-4.jpg", 5e-4, 1e-4),
+                                          ("fig4_kandinsky_1e-4.jpg", 1e-4, 1e-5),
+                                          ("fig4_kandinsky_1e-3.jpg", 1e-3, 1e-4),
+                                          ("fig4_kandinsky_1e-2.jpg", 1e-2, 1e-3),
+                                          ("fig4_kandinsky_1e-1.jpg", 1e-1, 1e-2)]
+
+
+@needs_published
+def test_published_kandinsky_panels_keep_more_of_the_photo_as_their_ratio_rises(neckarfront):
+    # The published panels' content distances are 4 % or more apart (compare.md), far above rounding.
+    rows = compare.label_check(compare.reference_network(), PUBLISHED, str(neckarfront.parent))
+    if len(rows) < 5:
+        pytest.skip(f"the Composition VII panels are not all in {PUBLISHED}")
+    assert [r[1] for r in rows] == [1e-4, 5e-4, 1e-3, 1e-2, 1e-1]  # in the order of the [C] ratio
+    content = [r[3] for r in rows]
+    assert all(a > b for a, b in zip(content, content[1:])), content
+    assert rows[1][4] == 0.0  # Fig 3F against itself
