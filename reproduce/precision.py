@@ -16,6 +16,7 @@ losses).
     python reproduce/precision.py                          # 3 seeds x 500 evaluations x 2 precisions
     python reproduce/precision.py --budget 20 --seeds 0    # a quick check
     python reproduce/precision.py --judge out.png          # a saved result's loss under both networks
+    python reproduce/precision.py --rounded-weights        # where the bf16 network's responses lose energy
 
 Writes figures/precision.png (the two images side by side, fp32 losses in the titles, and both loss curves)
 and figures/precision.json.
@@ -38,8 +39,8 @@ import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
-from config import BAD_INPUT, ConfigError, check  # noqa: E402
-from images import load_rgb, open_image, write_atomic, write_text_atomic  # noqa: E402
+from config import BAD_INPUT, ConfigError, check, check_size  # noqa: E402
+from images import load_rgb, open_image, resolve_image, target_size, write_atomic, write_text_atomic  # noqa: E402
 
 CPU = torch.device("cpu")
 RUNS = (("fp32", "fp32 network"), ("bf16", "bf16 network + channels_last"))
@@ -113,6 +114,47 @@ def judge_saved(results: list[tuple[Path, train.Config]]) -> None:
               f"{100 * (losses['bf16'] / losses['fp32'] - 1):+.2f} %")
 
 
+def to_bf16_and_back(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+def rounded_weight_energies(x: torch.Tensor, weights: models.Weights, deepest: str = "conv5_1",
+                            rounding=to_bf16_and_back) -> list[dict]:
+    """What holding the conv weights and biases in bfloat16 (as the fast path's network does) does to the
+    energy of each layer's rectified responses, sum F^2, for the network input ``x``; float64 otherwise. Per
+    layer up to ``deepest``: 'alone', that layer rounded with exact input (its own change); 'compounded', the
+    product of 1 + 'alone' over the layers so far; 'whole', every layer rounded. Relative changes."""
+    layers = models.CONV_LAYERS[:models.CONV_LAYERS.index(deepest) + 1]
+    rounded = {name: (rounding(w), rounding(b)) for name, (w, b) in weights.items()}
+    energy = lambda net, names: {n: f.pow(2).sum().item() for n, f in net(x, names).items()}
+    network = lambda w: models.VGG19(w, models.CAFFE, "avg", torch.float64)
+    exact, whole = energy(network(weights), layers), energy(network(rounded), layers)
+    rows, compounded = [], 1.0
+    for name in layers:
+        alone = energy(network({**weights, name: rounded[name]}), [name])[name] / exact[name] - 1
+        compounded *= 1 + alone
+        rows.append({"layer": name, "alone": alone, "compounded": compounded - 1,
+                     "whole": whole[name] / exact[name] - 1})
+    return rows
+
+
+def report_rounded_weights(images: str | None, size: int, scales: str) -> None:
+    """--rounded-weights: rounded_weight_energies on the content photo at ``size``, as a table."""
+    if size < 1:
+        raise ConfigError(f"--size must be at least 1, not {size}")
+    photo = resolve_image(paper.PHOTO, images)
+    hw = target_size(photo, size)
+    check_size(*hw, ("conv5_1",), CPU, f"{paper.PHOTO} at --size {size}")
+    x = models.CAFFE.to_net(load_rgb(photo, hw)).double()
+    weights = models.apply_scales(models.load_caffe_weights(), models.load_scales(models.SCALES_FILES[scales]))
+    print(f"sum F^2 of each layer's rectified responses, {paper.PHOTO} at {size} px, network '{scales}', float64; "
+          "relative change when the weights and biases are rounded to bfloat16:")
+    print("layer     alone      compounded  whole network")
+    for row in rounded_weight_energies(x, weights):
+        print(f"{row['layer']:8s} {100 * row['alone']:+8.3f} %  {100 * row['compounded']:+8.3f} %  "
+              f"{100 * row['whole']:+8.3f} %")
+
+
 def compare(seed: int, args, judge, prep) -> dict:
     """Both runs from one noise seed, judged in float32."""
     runs = {prec: run(prec, args, seed) for prec, _ in RUNS}
@@ -147,7 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--judge", nargs="+", type=Path, metavar="PNG",
                    help="instead: evaluate saved results (each with its JSON beside it) with the float32 and the "
                         "bf16 network, to see how far a bf16 run's own loss reads from the float32 loss")
+    p.add_argument("--rounded-weights", action="store_true",
+                   help="instead: how rounding the conv weights to bfloat16 changes the energy of each layer's "
+                        "responses on the content photo at --size, layer by layer and through the whole network")
     args = p.parse_args(argv)
+    if args.rounded_weights:
+        try:
+            report_rounded_weights(args.images, args.size, args.scales)
+        except BAD_INPUT as e:
+            p.exit(2, f"error: {e}\n")
+        return 0
     if args.judge:
         try:
             judge_saved([(path, saved_config(path, args.images)) for path in args.judge])

@@ -241,6 +241,34 @@ def test_precision_quick(tmp_path, neckarfront):
     assert summary["mean_relative_difference"] == pytest.approx(mean)
 
 
+def test_rounded_weight_energies_against_a_known_scaling():
+    """Scaling one layer's W and b by c scales its rectified output by c (ReLU is positively homogeneous), so
+    its energy by c^2: 'alone' is c^2 - 1 at every layer and 'compounded' c^(2k) - 1; the first layer sees the
+    exact input in both runs, so there 'whole' equals 'alone'. Identity 'rounding' changes nothing. Float64
+    throughout: the relative tolerance 1e-9 is six orders above its rounding."""
+    import precision
+    import torch
+    import models
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 50
+    weights = {name: (w.double(), b.double()) for name, (w, b) in models.load_caffe_weights().items()}
+    c = 1.001  # in float64, so that c * W is exact to 1e-16 (in float32 its rounding would show at 1e-7)
+    rows = precision.rounded_weight_energies(x, weights, "conv3_1", rounding=lambda t: t * c)
+    assert [r["layer"] for r in rows] == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
+    for k, r in enumerate(rows, 1):
+        assert r["alone"] == pytest.approx(c ** 2 - 1, rel=1e-9)
+        assert r["compounded"] == pytest.approx(c ** (2 * k) - 1, rel=1e-9)
+    assert rows[0]["whole"] == rows[0]["alone"]
+    same = precision.rounded_weight_energies(x, weights, "conv2_1", rounding=lambda t: t)
+    assert all(r[key] == 0.0 for r in same for key in ("alone", "compounded", "whole"))
+
+
+def test_precision_rounded_weights_refuses_a_photo_too_small_in_one_line(neckarfront):
+    result = run("reproduce/precision.py", "--rounded-weights", "--size", "8",
+                 env={"GATYS_IMAGES": str(neckarfront.parent)})
+    assert result.returncode == 2 and result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "conv5_1 needs at least 16 px" in result.stderr
+
+
 def test_precision_judge_is_the_loss_the_run_computes(tmp_path, neckarfront, starry_night):
     """--judge's float32 judge of a run's Config gives the loss the run itself computed at the same image (its
     start), and the command reads a saved result's settings from its JSON."""
