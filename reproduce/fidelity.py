@@ -47,14 +47,14 @@ def panels(published: Path) -> list[tuple[str, str, float]]:
 
 
 @torch.no_grad()
-def terms_of(net, cfg: train.Config, images: list[Path]) -> list[dict[str, float]]:
+def terms_of(net, cfg: train.Config, images: list[Path], load=load_rgb) -> list[dict[str, float]]:
     """Every term of Eq. 7 (L_content, L_style, each w_l E_l) for images resized to the content's size, with
-    the targets built exactly as a run would."""
+    the targets built exactly as a run would; ``load(path, (height, width))`` reads an image as RGB in [0, 1]."""
     problem = train.build_problem(cfg, net, *train.prepare_images(cfg, torch.device("cpu")))
     prep, loss = net.preprocessing, problem.loss
     out = []
     for path in images:
-        x = prep.to_net(load_rgb(path, tuple(problem.shape[-2:])))
+        x = prep.to_net(load(path, tuple(problem.shape[-2:])))
         _, terms = loss(net(x, loss.layers), x)
         out.append({k: v.item() for k, v in terms.items()})
     return out

@@ -118,14 +118,9 @@ def load_panel(path: Path, hw, cmap) -> torch.Tensor:
     return rgb
 
 
-@torch.no_grad()
 def terms_at(net, cfg: train.Config, path: Path, cmap=None) -> dict[str, float]:
-    """As fidelity.terms_of, with the print colour optionally undone on the published panel."""
-    problem = train.build_problem(cfg, net, *train.prepare_images(cfg, torch.device("cpu")))
-    loss = problem.loss
-    x = net.preprocessing.to_net(load_panel(path, tuple(problem.shape[-2:]), cmap))
-    _, terms = loss(net(x, loss.layers), x)
-    return {k: v.item() for k, v in terms.items()}
+    """fidelity.terms_of for one image, with the print colour optionally undone on the published panel."""
+    return fidelity.terms_of(net, cfg, [path], load=lambda p, hw: load_panel(p, hw, cmap))[0]
 
 
 def gradients(net, cfg: train.Config, rgb: torch.Tensor):
