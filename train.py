@@ -331,7 +331,13 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
     history, start, x, reason, interrupted, finite = [], None, None, "", False, True
     with machine.ieee_float32(spec.device):  # a GPU's float32 convolutions are TF32 unless told otherwise
         for number, (stage, (content_rgb, style_rgb)) in enumerate(zip(stages, inputs), 1):
-            run = run_stage(stage, net, content_rgb, style_rgb, x, callback, len(history), start)
+            try:
+                run = run_stage(stage, net, content_rgb, style_rgb, x, callback, len(history), start)
+            except KeyboardInterrupt:  # while computing this stage's targets: keep the last stage's image
+                if x is None:
+                    raise
+                reason, interrupted = f"interrupted (Ctrl-C) before stage {number} of {len(stages)}", True
+                break
             if run.gave_up and net.dtype != torch.float32 and run.objective.evaluations < stage.budget:
                 run = continue_in_float32(run, stage, spec, content_rgb, style_rgb, callback, len(history))
             objective, reason, interrupted, finite = run.objective, run.reason, run.interrupted, run.finite
@@ -369,10 +375,14 @@ def continue_in_float32(run: StageRun, cfg: Config, spec: models.NetworkSpec, co
     line search stops finding a decrease while a float32 run would still make progress. The targets are
     recomputed with the float32 network; the history counts on and marks these evaluations."""
     done = run.objective.evaluations
-    net = dataclasses.replace(spec, dtype=torch.float32, channels_last=False).build()
     rest = dataclasses.replace(cfg, budget=cfg.budget - done)
-    more = run_stage(rest, net, content_rgb, style_rgb, run.objective.best_x, callback, earlier + done,
-                     run.objective.start)
+    try:
+        net = dataclasses.replace(spec, dtype=torch.float32, channels_last=False).build()
+        more = run_stage(rest, net, content_rgb, style_rgb, run.objective.best_x, callback, earlier + done,
+                         run.objective.start)
+    except KeyboardInterrupt:  # while building the float32 network or its targets: keep the bfloat16 run
+        run.reason, run.interrupted = f"{run.reason}; interrupted (Ctrl-C) before the float32 continuation", True
+        return run
     for record in more.objective.history:
         record["network_dtype"] = "float32"
     more.objective.history[:0] = run.objective.history

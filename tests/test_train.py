@@ -318,6 +318,41 @@ def test_ctrl_c_in_a_coarse_stage_keeps_that_stage_s_best_image(monkeypatch, nec
     assert result.stop_reason == "interrupted (Ctrl-C) (in stage 1 of 2, at 32 px)"
 
 
+def test_ctrl_c_while_a_later_stage_computes_its_targets_keeps_the_finished_stage(monkeypatch, neckarfront,
+                                                                                  starry_night):
+    """Ctrl-C between stages (stage 2 building its targets) returns stage 1's best image and history; only a
+    Ctrl-C before any image exists reaches the caller (the CLI then saves nothing)."""
+    original = train.build_problem
+
+    def interrupted_at_48px(cfg, *args):
+        if cfg.size == 48:
+            raise KeyboardInterrupt
+        return original(cfg, *args)
+
+    monkeypatch.setattr(train, "build_problem", interrupted_at_48px)
+    result = train.stylize(pair_config(neckarfront, starry_night, size=48, budget=3, schedule=((32, 4),)))
+    assert result.interrupted and result.evaluations == 4 and result.image.shape[-2:] == (24, 32)
+    assert result.stop_reason == "interrupted (Ctrl-C) before stage 2 of 2"
+    with pytest.raises(KeyboardInterrupt):
+        train.stylize(pair_config(neckarfront, starry_night, size=48, budget=3))
+
+
+def test_ctrl_c_while_switching_to_float32_keeps_the_bf16_run(monkeypatch, neckarfront, starry_night):
+    giving_up_once(monkeypatch, after=5)
+    build = models.NetworkSpec.build
+
+    def interrupted_in_float32(spec):
+        if spec.dtype == torch.float32:
+            raise KeyboardInterrupt
+        return build(spec)
+
+    monkeypatch.setattr(models.NetworkSpec, "build", interrupted_in_float32)
+    result = train.stylize(pair_config(neckarfront, starry_night, size=32, budget=12, optimizer="lbfgs",
+                                       precision="bf16"))
+    assert result.interrupted and result.evaluations == 5 and result.image.shape[-2:] == (24, 32)
+    assert result.stop_reason == "gave up; interrupted (Ctrl-C) before the float32 continuation"
+
+
 def test_tolerance_stops_with_converged(neckarfront):
     """A trivial problem: content-only reconstruction started at the content image (loss 0 throughout)."""
     cfg = train.Config(content=str(neckarfront), content_layer="conv1_1", init="content", optimizer="adam",
