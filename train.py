@@ -224,9 +224,19 @@ class Result:
     finite: bool = True          # False when the run stopped on NaN/inf
     environment: dict = field(default_factory=dict)
 
+    def last_stage(self) -> list[dict]:
+        """The history of the stage the image comes from: a schedule's stages have losses of their own sizes,
+        not comparable with one another."""
+        size = self.history[-1].get("size") if self.history else None
+        return [h for h in self.history if h.get("size") == size]
+
+    def best(self) -> dict:
+        """The record of the lowest loss in the last stage reached (the image's evaluation); {} if none."""
+        return min(self.last_stage(), key=lambda h: h["total"], default={})
+
     def to_json(self) -> dict:
         last = self.history[-1] if self.history else {}
-        best = min(self.history, key=lambda h: h["total"]) if self.history else {}
+        best = self.best()
         return {"config": self.config.to_json(),
                 "alpha_over_beta": {"printed": self.config.ratio, "equation": self.config.equation_ratio(),
                                     "literal": self.config.literal_ratio},
@@ -253,7 +263,7 @@ def prepare_images(cfg: Config, device: torch.device) -> tuple[torch.Tensor | No
         hw, content = images.target_size(style_path, cfg.size), None
         if cfg.height is not None:
             hw = (cfg.height, cfg.size)
-            check_size(*hw, layers, device, "output")
+        check_size(*hw, layers, device, "output")
     style = None
     if style_path is not None:
         style_hw = hw if cfg.style_size is None else images.target_size(style_path, cfg.style_size)
@@ -522,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     if not result.finite:
         print(f"error: {result.stop_reason}; saved it to {out}", file=sys.stderr)
         return 3
-    first, best = result.history[0]["total"], min(h["total"] for h in result.history)
+    first, best = result.last_stage()[0]["total"], result.best()["total"]
     print(f"{out}: {result.evaluations} evaluations in {result.wall_time:.1f} s, loss {first:.4g} -> {best:.4g} "
           f"({result.stop_reason})", file=sys.stderr)
     return 0

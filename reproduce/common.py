@@ -262,7 +262,7 @@ class FigureRun:
         result = run_panel(cfg, self.args.cache_dir, f"{self.name} {key} ({n})")
         if was_cached:
             print(f"{self.name} {key} ({n}): cached", file=sys.stderr)
-        best = min(result.history, key=lambda h: h["total"]) if result.history else {}
+        best = result.best()
         record = {"key": key, "title": title, "config": cfg.to_json(), "cache_key": cache_key(cfg),
                   "cached": was_cached, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
                   "finite": result.finite, "wall_time_s": round(result.wall_time, 2),

@@ -318,6 +318,19 @@ def test_ctrl_c_in_a_coarse_stage_keeps_that_stage_s_best_image(monkeypatch, nec
     assert result.stop_reason == "interrupted (Ctrl-C) (in stage 1 of 2, at 32 px)"
 
 
+def test_best_is_taken_in_the_last_stage_reached(neckarfront, starry_night):
+    """A schedule's coarse stages have losses of their own size (lower here) that say nothing of the image;
+    the best record is the last stage's, and a run without stages uses its whole history."""
+    cfg = pair_config(neckarfront, starry_night, size=48, schedule=((32, 2),))
+    staged = train.Result(cfg, torch.zeros(1, 3, 36, 48), [{"size": 32, "total": 1.0}, {"size": 32, "total": 0.5},
+                                                         {"size": 48, "total": 2.0}, {"size": 48, "total": 1.5}],
+                          4, 0.0, "budget")
+    assert staged.best() == {"size": 48, "total": 1.5} == staged.to_json()["best"]
+    assert staged.last_stage() == staged.history[2:]
+    direct = train.Result(cfg, torch.zeros(1, 3, 36, 48), [{"total": 2.0}, {"total": 0.5}, {"total": 1.0}], 3, 0.0, "")
+    assert direct.best() == {"total": 0.5} and train.Result(cfg, None, [], 0, 0.0, "").best() == {}
+
+
 def test_ctrl_c_while_a_later_stage_computes_its_targets_keeps_the_finished_stage(monkeypatch, neckarfront,
                                                                                   starry_night):
     """Ctrl-C between stages (stage 2 building its targets) returns stage 1's best image and history; only a
@@ -555,6 +568,13 @@ def test_check_size_refuses_small_and_huge(monkeypatch):
         config.check_size(2000, 2000, ["conv5_1"], cpu, "output")
     monkeypatch.setattr(machine, "available_memory", lambda device: None)  # unknown: no refusal
     config.check_size(2000, 2000, ["conv5_1"], cpu, "output")
+
+
+def test_style_only_output_size_is_checked_with_its_own_style_size(starry_night):
+    """Texture synthesis with --style-size: the output (--size) is checked as well as the style image."""
+    cfg = train.Config(style=str(starry_night), size=12, style_size=64, precision="fp32", device="cpu")
+    with pytest.raises(config.ConfigError, match="output is 12x10 px"):
+        train.prepare_images(cfg, torch.device("cpu"))
 
 
 def test_huge_size_is_refused_before_the_network_is_built(monkeypatch, neckarfront, starry_night):
