@@ -341,15 +341,3 @@ def mean_activations(net: VGG19, images: list[torch.Tensor], layers=CONV_LAYERS)
             sums[name] = sums[name] + f.sum(dim=(0, 2, 3)).double()
             counts[name] += f.shape[0] * f.shape[2] * f.shape[3]
     return {name: (sums[name] / counts[name]).float() for name in layers}
-
-
-@torch.no_grad()
-def calibrate_scales(weights: Weights, images: list[torch.Tensor], pooling: str = "avg") -> dict[str, torch.Tensor]:
-    """Layer by layer: measure the mean activation m_i of each filter with all earlier layers already
-    normalised, then fold 1/m_i into it. Dead filters (m_i = 0) keep scale 1."""
-    scales: dict[str, torch.Tensor] = {}
-    for name in CONV_LAYERS:
-        net = VGG19(apply_scales(weights, scales), CAFFE, pooling)
-        means = mean_activations(net, images, [name])[name]  # earlier layers are already at 1
-        scales[name] = torch.where(means > 0, means, torch.ones_like(means))
-    return scales

@@ -71,7 +71,7 @@ def skimage_set(data_dir: Path) -> tuple[list[torch.Tensor], list[dict]]:
 
 
 def plain_means(rgbs: list[torch.Tensor], pooling: str) -> dict[str, torch.Tensor]:
-    """The scales of models.calibrate_scales in one forward pass per image: normalising the earlier layers
+    """The scales of [C] §2's layer-by-layer normalisation in one forward pass per image: normalising the earlier layers
     leaves each layer's raw response unchanged (ReLU and pooling commute with positive per-channel scales), so
     layer l's scales are the plain network's per-filter mean responses. Dead filters (mean 0) keep scale 1."""
     net = models.VGG19(models.load_caffe_weights(), models.CAFFE, pooling)
