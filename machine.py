@@ -89,7 +89,9 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
     """(network dtype, channels_last). auto: bf16 + channels_last where the hardware runs bf16 natively
     (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it), else float32."""
     if precision == "auto":
-        fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_bf16_kind() is not None
+        # a GPU before Ampere runs bfloat16 only emulated, slower than float32
+        fast = (torch.cuda.is_bf16_supported(including_emulation=False) if device.type == "cuda"
+                else cpu_bf16_kind() is not None)
         precision = "bf16" if fast else "fp32"
     dtype = PRECISIONS[precision]
     return dtype, dtype != torch.float32
@@ -101,18 +103,22 @@ def ieee_float32(device: torch.device):
 
     cuDNN runs float32 convolutions in TF32 by default (a 10-bit mantissa, against bfloat16's 7 and float32's 23),
     so on a GPU ``--precision fp32``, and the float32 continuation of a bf16 run whose line search stalled,
-    would not be float32. The matmul setting is pinned too, should the caller have changed it. The settings are
-    process-wide, which autograd's backward threads also read, so a whole run goes inside. On a CPU: nothing."""
+    would not be float32. The matmul setting is pinned too, should the caller have changed it, and so is cuBLAS's
+    licence to add a split bfloat16 product's partial sums in bfloat16: the Gram matrices (loss.gram_minus) are
+    such products, N x N from M of up to hundreds of thousands of positions, and need their sums in float32.
+    The settings are process-wide, which autograd's backward threads also read, so a whole run goes inside.
+    On a CPU: nothing."""
     if device.type != "cuda":
         yield
         return
     conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    saved = conv.fp32_precision, matmul.fp32_precision
+    saved = conv.fp32_precision, matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction
     conv.fp32_precision = matmul.fp32_precision = "ieee"
+    matmul.allow_bf16_reduced_precision_reduction = False
     try:
         yield
     finally:
-        conv.fp32_precision, matmul.fp32_precision = saved
+        conv.fp32_precision, matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction = saved
 
 
 def describe(device: torch.device | None = None) -> dict:

@@ -707,19 +707,24 @@ def test_resolve_precision_and_device():
 
 
 def test_ieee_float32_pins_a_gpus_float32_and_restores_it():
-    """The settings are process-wide flags, readable without a GPU: set inside the block for a CUDA device,
-    the caller's back afterwards however the block ends, untouched for a CPU device."""
+    """The settings are process-wide flags, readable without a GPU: set inside the block for a CUDA device
+    (float32 as IEEE float32, bfloat16 products summed in float32), the caller's back afterwards however the
+    block ends, untouched for a CPU device."""
     conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    before = conv.fp32_precision, matmul.fp32_precision
-    assert before != ("ieee", "ieee")  # torch's default: cuDNN convolutions in TF32
+
+    def flags():
+        return conv.fp32_precision, matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction
+
+    before = flags()
+    assert before[:2] != ("ieee", "ieee") and before[2]  # torch's defaults: TF32 convolutions, bf16 split sums
     with machine.ieee_float32(torch.device("cuda")):
-        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
-    assert (conv.fp32_precision, matmul.fp32_precision) == before
+        assert flags() == ("ieee", "ieee", False)
+    assert flags() == before
     with pytest.raises(KeyboardInterrupt), machine.ieee_float32(torch.device("cuda:0")):
         raise KeyboardInterrupt
-    assert (conv.fp32_precision, matmul.fp32_precision) == before
+    assert flags() == before
     with machine.ieee_float32(torch.device("cpu")):
-        assert (conv.fp32_precision, matmul.fp32_precision) == before
+        assert flags() == before
 
 
 def test_every_network_pass_of_a_run_is_inside_ieee_float32(monkeypatch, neckarfront, starry_night):
@@ -754,6 +759,14 @@ def test_auto_precision_on_every_cpu_kind(monkeypatch, kind, expected):
     assert machine.resolve_precision("auto", torch.device("cpu")) == (expected, expected != torch.float32)
     assert machine.describe()["cpu_bf16"] == (kind or "none")
     assert train.Config(device="cpu").network().dtype == expected
+
+
+@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_precision_on_a_gpu_takes_bf16_only_where_it_is_native(monkeypatch, native, expected):
+    """A GPU before Ampere emulates bfloat16 (torch reports it supported, counting emulation): auto keeps float32
+    there. Decided from torch's answer alone, so no GPU is needed."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native or including_emulation)
+    assert machine.resolve_precision("auto", torch.device("cuda")) == (expected, expected != torch.float32)
 
 
 def test_save_result_writes_png_and_json(tmp_path):
