@@ -269,9 +269,10 @@ class VGG19(nn.Module):
         self.convs = nn.ModuleDict()
         for name in CONV_LAYERS:
             w, b = weights[name]
-            conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
             if name == CONV_LAYERS[0] and self.splits_input:
                 w = torch.cat([w, w], dim=1)  # the same filter on x_high and on x_low
+            # skip_init: a random initialisation would be overwritten, and would draw from the caller's RNG
+            conv = nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], 3, padding=1)
             conv.weight.data, conv.bias.data = w.to(dtype), b.to(dtype)
             if channels_last:
                 conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)

@@ -486,6 +486,15 @@ def test_stall_patience_counts_evaluations_without_a_new_best():
 # --------------------------------------------------------------------------- #
 # Start image
 # --------------------------------------------------------------------------- #
+def test_a_run_leaves_the_callers_random_state_alone(neckarfront, starry_night):
+    """The start noise comes from its own seeded generator and the network is built without a random
+    initialisation, so a whole run, network included, draws nothing from torch's global generator."""
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    train.stylize(pair_config(neckarfront, starry_night, size=32, budget=2))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 @pytest.mark.parametrize("prep", [models.CAFFE, models.TORCHVISION], ids=lambda p: p.name)
 def test_noise_init_is_seeded(prep):
     """The sample statistics of 2000 values per channel: the mean is within 2e-3 (5 standard errors of
