@@ -73,13 +73,14 @@ FIG7_SIZE = 960     # [C] Fig 7 bitmap is 960x540
 # The printed ratios hold for the authors' normalised network at the size of their figures. Two things move
 # them here, each measured (figures/network_search.md):
 # 1. The network. The authors' scales are not available and neither paper names the images they were measured
-#    on, so ours are recalibrated (models.SCALES_FILES). Under any recalibrated normalisation the published
-#    panels are balanced (alpha L_content / beta L_style) at 1e4-1e5 times their printed ratio, under the plain
-#    Caffe network within 0.3-3.7 of it (section 2). The factor of each network is the one whose synthesis keeps
-#    as much of the photo as the published panel does: for "layer", CVPR Fig 3C at 256 px, content distance
-#    0.904 against the published 0.920 at 8.5e-6 (0.739 at 3.4e-5, the factor that balances the published
-#    panel itself; section 3). "filter" and "layer-paper" keep their balance factors of section 2 (for
-#    "filter" the content distance of CVPR Fig 3C was 0.91 against 0.92). On the plain network the printed
+#    on, so ours are recalibrated (models.SCALES_FILES). At their printed ratios the published CVPR Fig 3
+#    panels have a balance alpha L_content / beta L_style of 1e4-1e5 on our recalibrated networks, so a factor
+#    of about 1e-5 to 1e-4 on the printed ratio balances them, and of 0.6-3.7 on the plain Caffe network
+#    (figures/fidelity.md). The factor of each network is the one whose synthesis keeps as much of the photo
+#    as the published panel does: for "layer", CVPR Fig 3C at 256 px, content distance 0.904 against the
+#    published 0.920 at 8.5e-6 (0.739 at 3.4e-5, the factor that balances the published panel itself;
+#    section 3). "filter" keeps the factor of figures/per_filter_network.md (CVPR Fig 3C's content distance
+#    0.91 against 0.92), "layer-paper" its median balance factor (section 2). On the plain network the printed
 #    ratio is used as it is.
 # 2. The size. Eq. 1 sums over the M_l positions of the content layer while Eq. 4 divides by M_l^2: at a long
 #    edge s instead of 512 px, alpha/beta needs (512/s)^2 for the same balance; at 256 px this keeps the
