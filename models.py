@@ -131,24 +131,29 @@ def load_caffe_weights() -> Weights:
 _TORCHVISION_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
 
-def load_weights_file(path: str | Path) -> tuple[Weights, Preprocessing]:
-    """A user's full-precision file: a torchvision ``vgg19`` state dict, or the authors' ``vgg_conv.pth`` layout."""
+def read_weights_file(path: str | Path, mmap: bool = False) -> tuple[dict, dict[str, str], Preprocessing]:
+    """(state dict, its key of each conv layer, preprocessing) of a user's full-precision file: a torchvision
+    ``vgg19`` state dict, or the authors' ``vgg_conv.pth`` layout. ``mmap``: read lazily, to look at the keys."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises many types for a non-checkpoint
         raise WeightsError(f"{path}: not a PyTorch checkpoint ({type(e).__name__})") from e
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
     if "conv1_1.weight" in state:
-        keys, prep = {n: n for n in CONV_LAYERS}, CAFFE          # authors' vgg_conv.pth: Caffe conventions
-    elif "features.0.weight" in state:
-        keys, prep = {n: f"features.{i}" for n, i in zip(CONV_LAYERS, _TORCHVISION_INDEX)}, TORCHVISION
-    else:
-        raise WeightsError(f"{path}: keys fit neither a torchvision vgg19 state dict ('features.0.weight') "
-                           "nor the vgg_conv.pth layout ('conv1_1.weight')")
+        return state, {n: n for n in CONV_LAYERS}, CAFFE          # authors' vgg_conv.pth: Caffe conventions
+    if "features.0.weight" in state:
+        return state, {n: f"features.{i}" for n, i in zip(CONV_LAYERS, _TORCHVISION_INDEX)}, TORCHVISION
+    raise WeightsError(f"{path}: keys fit neither a torchvision vgg19 state dict ('features.0.weight') "
+                       "nor the vgg_conv.pth layout ('conv1_1.weight')")
+
+
+def load_weights_file(path: str | Path) -> tuple[Weights, Preprocessing]:
+    """A user's full-precision file (``read_weights_file``), checked layer by layer against VGG-19."""
+    state, keys, prep = read_weights_file(path)
     weights = {}
     for (name, cin, cout) in (a for a in ARCHITECTURE if isinstance(a, tuple)):
         w, b = state.get(f"{keys[name]}.weight"), state.get(f"{keys[name]}.bias")

@@ -43,6 +43,7 @@ def bad_files(tmp_path_factory, image_dir):
     (d / "empty.jpg").write_bytes(b"")
     (d / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (d / "notes.png").write_text("not an image, just text with a .png name\n")
+    torch.save({"features.0.weight": torch.zeros(1)}, d / "torchvision.pth")  # the keys of a torchvision vgg19
     return d
 
 
@@ -98,6 +99,8 @@ BAD_ARGUMENTS = [
     ("size-beyond-free-memory", {"--size": "200000"},
      ("output (neckarfront_tuebingen.jpg) at 200000x150000 px needs about", "GiB free on cpu; lower --size")),
     ("missing-weights-file", {"--weights": "{d}/nosuch.pth"}, "nosuch.pth: no such file"),
+    ("torchvision-weights-with-a-printed-ratio", {"--weights": "{bad}/torchvision.pth", "--no-normalised": True},
+     "no measured translation of the printed alpha/beta for a torchvision network"),
     ("max-pooling-with-normalised-network", {"--pooling": "max"}, "calibrated with avg pooling, not max"),
     ("unknown-choice", {"--optimizer": "sgd"}, "--optimizer: invalid choice: 'sgd'"),
     ("unknown-scales", {"--scales": "mine"}, "--scales: invalid choice: 'mine'"),
@@ -181,7 +184,7 @@ def test_bad_arguments_are_refused_in_one_line(bad_argument_runs, row, flags, ex
     assert sorted(p.name for p in d.iterdir()) == ["adir.png", "afile.txt"]  # nothing written, nothing left
     assert list((d / "adir.png").iterdir()) == [] and (d / "afile.txt").is_file()
     assert not Path("/proc/x.png").exists() and not Path("/proc/x.json").exists()
-    assert sorted(p.name for p in names["bad"].iterdir()) == ["empty.jpg", "notes.png", "truncated.jpg"]
+    assert sorted(p.name for p in names["bad"].iterdir()) == ["empty.jpg", "notes.png", "torchvision.pth", "truncated.jpg"]
 
 
 # The same refusals through the Python API: a ValueError subclass with a one-line message, before any image is
