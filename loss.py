@@ -59,7 +59,7 @@ class _GramMinusTarget(torch.autograd.Function):
     the loss needs is G - A, which near a solution is a small fraction of G: the loss would be mostly rounding
     noise, and L-BFGS's line search stops early. addmm adds -A_high inside the float32 accumulator, so the one
     rounding is 2^-9 of |G - A_high| instead. (Widening F to float32 first would cost a copy of every feature
-    map and a 4x slower product.)
+    map and a float32 product, several times slower.)
 
     Backward: autograd would treat the two factors of F F^T as unrelated and spend two N x N x M products
     (g F and g^T F); since both are F, dL/dF = (g + g^T) F, one product, computed in F's dtype (the gradient

@@ -76,8 +76,8 @@ STALL_PATIENCE = 8
 class Objective:
     """f(x) = L_total(x) / L_total(x0) and its gradient, for any optimiser.
 
-    The division by the first loss value (the paper-scaled loss starts near 1e13 in the Caffe units) keeps
-    torch's L-BFGS line search out of float32 overflow; it changes no minimiser. Every optimiser counts the
+    The division by the first loss value (on the plain Caffe network the loss starts at the order of 1e13)
+    keeps torch's L-BFGS line search out of float32 overflow; it changes no minimiser. Every optimiser counts the
     same thing: one call = one forward and one backward pass.
     """
 
@@ -144,9 +144,10 @@ def run_lbfgsb(objective: Objective, x0: torch.Tensor, memory: int,
     vector crosses.
 
     With bounds, every step starts with a generalised Cauchy point: a search over one breakpoint per
-    variable, which adds a third or more to scipy's own work per step. ``bounds=None`` skips it and, like torch
-    LBFGS, leaves the image to be clipped when saved. They are handed over as a ``Bounds`` object: as (low,
-    high) pairs scipy would first convert them in Python loops over the variables.
+    variable, which adds to scipy's own work per step (figures/performance.md measures how much).
+    ``bounds=None`` skips it and, like torch LBFGS, leaves the image to be clipped when saved. They are handed
+    over as a ``Bounds`` object: as (low, high) pairs scipy would first convert them in Python loops over the
+    variables.
 
     L-BFGS-B's first step has unit Euclidean length in the variables it sees. In raw network units that
     moves each pixel by ~1/sqrt(n) of a grey level: at the figures' sizes too little for a bfloat16 network
