@@ -21,6 +21,9 @@ import paper
 # --------------------------------------------------------------------------- #
 # Configuration: one dataclass; the CLI is generated from it
 # --------------------------------------------------------------------------- #
+WINDOW = 50  # evaluations over which --tol measures the relative improvement of the best loss
+
+
 def _opt(default, help: str, **argparse_kwargs):
     return field(default=default, metadata={"help": help, **argparse_kwargs})
 
@@ -50,7 +53,7 @@ class Config:
     content_layer: str = _opt(paper.CONTENT_LAYER, "layer l of the content loss (Eq. 1), e.g. conv4_2")
     style_layers: tuple[str, ...] = _opt(paper.STYLE_LAYERS, "comma-separated style layers (Eq. 5), "
                                          "each weighted w_l = 1/count")
-    ratio: float = _opt(1e-3, "alpha/beta as printed in the paper (Eq. 7), e.g. 1e-3 for [A] Fig 2 B-D. It is "
+    ratio: float = _opt(paper.HEADLINE_RATIO, "alpha/beta as printed in the paper (Eq. 7), e.g. 1e-3 for [A] Fig 2 B-D. It is "
                               "translated into the alpha/beta this repository's network needs at --size "
                               "(paper.equation_ratio); both go in the JSON")
     literal_ratio: bool = _opt(False, "use --ratio as the alpha/beta of Eq. 7 itself, untranslated",
@@ -74,7 +77,7 @@ class Config:
             "200 at --size, each stage starting from the previous result upsampled, with targets recomputed at "
             "its size. Empty: one direct run, as in the paper", type=parse_schedule, metavar="SCHEDULE")
     tol: float = _opt(1e-4, "stop when the best loss improved by less than this fraction over the last "
-                            "50 evaluations (0: run the whole budget)")
+                            f"{WINDOW} evaluations (0: run the whole budget)")
     lbfgs_memory: int = _opt(10, "L-BFGS history size m (scipy's default, used by the authors' DeepTextures)")
     lr: float = _opt(5.0, "Adam step size in network input units (8-bit grey levels for the Caffe weights)")
     pooling: str = _opt("avg", "avg (paper) | max (the trained network)", choices=("avg", "max"))

@@ -39,6 +39,7 @@ PAINTINGS = (
              "fig3_E_picasso_5e-4.jpg"),
     Painting("F", KANDINSKY, "Kandinsky, Composition VII", 1e-4, 5e-4, "fig3_F_kandinsky_5e-4.jpg"),
 )
+HEADLINE_RATIO = PAINTINGS[1].arxiv_ratio  # Starry Night in [A] Fig 2C; the default of `python train.py`
 
 # --------------------------------------------------------------------------- #
 # Layers and weights

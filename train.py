@@ -35,7 +35,7 @@ import loss as L
 import machine
 import models
 import paper
-from config import BAD_INPUT, Config, check, check_size
+from config import BAD_INPUT, WINDOW, Config, check, check_size
 
 
 # --------------------------------------------------------------------------- #
@@ -65,7 +65,6 @@ class Progress:
         return self.preprocessing.to_rgb(self.best_x).clamp(0, 1)
 
 
-WINDOW = 50  # evaluations over which the relative improvement is measured for --tol
 # A reduced-precision L-BFGS run that has not lowered its best loss in this many evaluations has stalled: its
 # line search is re-evaluating steps too small for bfloat16 to see, and would go on doing so for dozens of
 # evaluations before giving up by itself. Chosen just above the longest run without a new best of a working

@@ -16,7 +16,7 @@ import repo  # noqa: F401  (the repository root on sys.path)
 import common  # noqa: E402
 import paper  # noqa: E402
 from common import plt  # noqa: E402
-from train import WINDOW  # noqa: E402  the 50 evaluations over which Config.tol measures improvement
+from config import WINDOW  # noqa: E402  the evaluations over which Config.tol measures improvement
 
 (PHOTO, STYLE), RATIO = paper.HEADLINE_PAIR, paper.FIG6_RATIO  # [A] Fig 2 C, [C] Fig 6
 OPTIMIZERS = ("lbfgsb", "lbfgs", "adam")
