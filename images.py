@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 REPO = Path(__file__).resolve().parent
 MANIFEST = REPO / "data" / "paper-images.tsv"
@@ -136,8 +136,12 @@ def resolve_image(spec: str, images: str | None = None) -> Path:
 # --------------------------------------------------------------------------- #
 # Reading images
 # --------------------------------------------------------------------------- #
+EXIF_ORIENTATION = 0x0112  # the EXIF tag: 1 upright, 2-8 mirrored and/or rotated
+
+
 def open_image(path: Path) -> Image.Image:
-    """Open and fully decode, so truncated files fail here with one line, not later with a traceback."""
+    """Open and fully decode, so truncated files fail here with one line, not later with a traceback; upright,
+    as a camera's EXIF orientation tag says the photo was taken."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
@@ -148,6 +152,8 @@ def open_image(path: Path) -> Image.Image:
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ImageError(f"{path}: not a readable image ({e})") from None
+    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        img = ImageOps.exif_transpose(img)
     return img
 
 

@@ -270,3 +270,24 @@ def test_check_writable(tmp_path):
             images.check_writable(path)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.png", "afile.txt"]
+
+
+@pytest.mark.parametrize("orientation, upright", [(1, lambda a: a), (6, lambda a: np.rot90(a, -1)),
+                                                  (3, lambda a: np.rot90(a, 2))])
+def test_exif_orientation_is_applied(tmp_path, orientation, upright):
+    """A phone's photo stored sideways with an orientation tag loads upright, with its size swapped for
+    target_size too (6: rotate 90 degrees clockwise to view, 3: 180). Lossless PNG, so pixels compare exactly."""
+    stored = np.zeros((4, 6, 3), dtype=np.uint8)
+    stored[0, 0] = 255  # one white pixel, top left as stored
+    exif = Image.Exif()
+    exif[images.EXIF_ORIENTATION] = orientation
+    path = tmp_path / "phone.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    expected = np.ascontiguousarray(upright(stored))
+    got = (images.load_rgb(path) * 255).round().byte()[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(got, expected)
+    assert images.target_size(path, 12) == fit(expected.shape[0], expected.shape[1], 12)
+
+
+def fit(height: int, width: int, long_edge: int) -> tuple[int, int]:
+    return (long_edge * height // max(height, width), long_edge * width // max(height, width))
