@@ -146,6 +146,10 @@ def check(cfg: Config, writes_output: bool = False) -> None:
     for name in ("height", "style_size"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise ConfigError(f"{flag(name)} must be at least 1, not {getattr(cfg, name)}")
+    if cfg.height is not None and cfg.content is not None:
+        raise ConfigError("--height is for a run without --content; with it the output has the photo's aspect")
+    if cfg.style_size is not None and cfg.style is None:
+        raise ConfigError("--style-size needs --style")
     edges = [edge for edge, _ in cfg.stages()]
     if any(edge < 1 or count < 1 for edge, count in cfg.schedule):
         raise ConfigError("--schedule: every LONG_EDGE and count must be at least 1, not "

@@ -87,11 +87,14 @@ BAD_ARGUMENTS = [
     ("empty-style-layers", {"--style-layers": ""}, "--style-layers is empty"),
     ("init-content-without-content", {"--content": None, "--init": "content"}, "--init content needs --content"),
     ("init-missing-file", {"--init": "nosuch.png"}, "nosuch.png: no such file"),
+    ("height-with-content", {"--height": "24"}, "--height is for a run without --content"),
+    ("style-size-without-style", {"--style": None, "--style-size": "32"}, "--style-size needs --style"),
     ("missing-content-file", {"--content": "{d}/missing.jpg"}, "{d}/missing.jpg: no such file"),
     ("empty-content-file", {"--content": "{bad}/empty.jpg"}, "{bad}/empty.jpg: empty file"),
     ("truncated-content-file", {"--content": "{bad}/truncated.jpg"}, "{bad}/truncated.jpg: not a readable image"),
     ("content-file-not-an-image", {"--content": "{bad}/notes.png"}, "{bad}/notes.png: not a readable image"),
     ("truncated-style-file", {"--style": "{bad}/truncated.jpg"}, "{bad}/truncated.jpg: not a readable image"),
+    ("truncated-init-file", {"--init": "{bad}/truncated.jpg"}, "{bad}/truncated.jpg: not a readable image"),
     ("weights-file-not-a-checkpoint", {"--weights": "{bad}/notes.png", "--no-normalised": True},
      "{bad}/notes.png: not a PyTorch checkpoint"),
     ("image-too-small-for-deepest-layer", {"--size": "8"},
@@ -237,6 +240,18 @@ def test_bad_config_is_refused_by_check_and_stylize(nothing_may_start, neckarfro
         message = str(info.value)
         assert expected in message and "\n" not in message, message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_start_image_is_refused_before_the_network_is_built(monkeypatch, neckarfront, starry_night,
+                                                                      bad_files):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the network was built for a run whose start image cannot be read")
+
+    monkeypatch.setattr(models.NetworkSpec, "build", forbidden)
+    cfg = train.Config(content=str(neckarfront), style=str(starry_night), init=str(bad_files / "truncated.jpg"),
+                       size=32, budget=2, device="cpu", precision="fp32")
+    with pytest.raises(images.ImageError, match="truncated.jpg: not a readable image"):
+        train.stylize(cfg)
 
 
 @pytest.mark.parametrize("out, expected", [("o.gif", "unsupported output format .gif"), ("o", "(no extension)"),
