@@ -229,6 +229,13 @@ def read_manifest(published: Path) -> dict[str, dict[str, str]]:
         return {row["file"]: row for row in csv.DictReader(f, delimiter="\t")}
 
 
+def run_input(spec: str, image_dir: str | None, published: Path, manifest: dict) -> Path:
+    """A run's input image: CVPR Figs 5 and 7 take theirs from the published panels, recorded where the run
+    found them, so they are looked up by name in this --published; the paper images as a run resolves them."""
+    name = Path(spec).name
+    return published / name if name in manifest else resolve_image(spec, image_dir)
+
+
 def counterparts(figures: Path) -> list[dict]:
     """(published file, our panel) pairs named by the figure JSONs in ``figures``."""
     pairs = []
@@ -262,7 +269,7 @@ def table(net, published: Path, figures: Path, images: str | None,
         cfg = Config(**pair["config"])
         pub_rgb = load(published / pair["published"])
         hw = tuple(pub_rgb.shape[-2:])
-        photo_path = resolve_image(cfg.content or CONTENT_PHOTO, cfg.images or images)
+        photo_path = run_input(cfg.content or CONTENT_PHOTO, cfg.images or images, published, manifest)
         if (photo_path, hw) not in memo:
             memo[photo_path, hw] = describe(net, load(photo_path, hw))
         ours_rgb = load(pair["ours"], hw)
@@ -272,7 +279,7 @@ def table(net, published: Path, figures: Path, images: str | None,
         neckarfront = has_content and photo_path.name == CONTENT_PHOTO
         painting = None
         if has_content and cfg.style:
-            style_path = resolve_image(cfg.style, cfg.images or images)
+            style_path = run_input(cfg.style, cfg.images or images, published, manifest)
             if (style_path, hw) not in memo:
                 memo[style_path, hw] = describe(net, load(style_path, hw))
             painting = memo[style_path, hw]

@@ -148,3 +148,13 @@ def test_published_kandinsky_panels_keep_more_of_the_photo_as_their_ratio_rises(
     content = [r[3] for r in rows]
     assert all(a > b for a, b in zip(content, content[1:])), content
     assert rows[1][4] == 0.0  # Fig 3F against itself
+
+
+def test_a_runs_published_input_is_found_in_this_published_directory(tmp_path, neckarfront):
+    """CVPR Figs 5 and 7 record the published panel they started from with the path of the machine that ran
+    them; compare.py finds it by name in the --published it is given, and paper images as a run does."""
+    published = tmp_path / "my-copy-of-the-pdf"
+    manifest = {"fig5_content_photo.png": {}}
+    elsewhere = "/another/machine/published-cvpr2016/fig5_content_photo.png"
+    assert compare.run_input(elsewhere, None, published, manifest) == published / "fig5_content_photo.png"
+    assert compare.run_input(neckarfront.name, str(neckarfront.parent), published, manifest) == neckarfront
