@@ -2,8 +2,7 @@
 
     python tests/cli_fork.py < runs.json > results.json
 
-stdin: a JSON list of argument lists. stdout: a JSON list of {"returncode", "stdout", "stderr", "seconds"}, one
-per run (seconds: from the fork to the exit).
+stdin: a JSON list of argument lists. stdout: a JSON list of {"returncode", "stdout", "stderr"}, one per run.
 
 Each run is a child process forked from this one after the third-party libraries are imported (torch alone takes
 ~2 s of the ~3 s a fresh ``python train.py`` needs to start here); the child then executes train.py as
@@ -16,7 +15,6 @@ import os
 import runpy
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 
@@ -59,17 +57,15 @@ def main() -> None:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             sys.stdout.flush()
             sys.stderr.flush()
-            start = time.perf_counter()
             pid = os.fork()
             if pid == 0:
                 child(argv, out.fileno(), err.fileno())
             _, status = os.waitpid(pid, 0)
-            seconds = time.perf_counter() - start
             out.seek(0)
             err.seek(0)
             results.append({"returncode": os.waitstatus_to_exitcode(status),
                             "stdout": out.read().decode(errors="replace"),
-                            "stderr": err.read().decode(errors="replace"), "seconds": seconds})
+                            "stderr": err.read().decode(errors="replace")})
     json.dump(results, sys.stdout)
 
 

@@ -131,7 +131,7 @@ def bad_argv(flags: dict, names: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def bad_argument_runs(tmp_path_factory, image_dir, bad_files, neckarfront, starry_night):
     """Every row as its own ``python train.py`` process: row id -> (names for the row's placeholders, its argv,
-    the result, seconds the run took after start-up).
+    the result).
 
     The rows run through tests/cli_fork.py, which starts the interpreter and imports torch once and forks one
     child per row that executes train.py as ``__main__`` (a fresh ``python train.py`` per row spends ~3 s of
@@ -154,13 +154,13 @@ def bad_argument_runs(tmp_path_factory, image_dir, bad_files, neckarfront, starr
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)
-    return {row: (*jobs[row], subprocess.CompletedProcess(jobs[row][1], r["returncode"], r["stdout"], r["stderr"]),
-                  r["seconds"]) for row, r in zip(jobs, results)}
+    return {row: (*jobs[row], subprocess.CompletedProcess(jobs[row][1], r["returncode"], r["stdout"], r["stderr"]))
+            for row, r in zip(jobs, results)}
 
 
 @pytest.mark.parametrize("row", ["size-not-an-integer", "budget-0", "out-under-a-regular-file", "device-tpu"])
 def test_forked_runs_are_what_python_train_py_does(bad_argument_runs, run_cli, row):
-    _, argv, forked, _ = bad_argument_runs[row]
+    _, argv, forked = bad_argument_runs[row]
     fresh = run_cli(*argv)
     assert (fresh.returncode, fresh.stdout, fresh.stderr) == (forked.returncode, forked.stdout, forked.stderr)
 
@@ -169,11 +169,10 @@ def test_forked_runs_are_what_python_train_py_does(bad_argument_runs, run_cli, r
 def test_bad_arguments_are_refused_in_one_line(bad_argument_runs, row, flags, expected):
     """Exit 2; stderr is one line, 'error: ...' naming the problem; no traceback; nothing on stdout; no image,
     JSON, probe or *.tmp file written anywhere the run could write. One line also shows that no evaluation
-    started: the progress bar appears at the first one. And it is
-    quick: < 45 s after start-up (measured < 0.5 s; a 200000 x 150000 px image is refused, never allocated)."""
+    started: the progress bar appears at the first one."""
     if SKIP.get(row):
         pytest.skip(f"{row}: this machine has that device")
-    names, argv, proc, seconds = bad_argument_runs[row]
+    names, argv, proc = bad_argument_runs[row]
     d = names["d"]
     assert proc.returncode == 2, (argv, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -182,7 +181,6 @@ def test_bad_arguments_are_refused_in_one_line(bad_argument_runs, row, flags, ex
     assert "eval" not in proc.stderr
     for text in (expected,) if isinstance(expected, str) else expected:
         assert text.format(**names) in lines[-1], lines[-1]
-    assert seconds < 45, seconds
     assert proc.stdout == ""
     assert sorted(p.name for p in d.iterdir()) == ["adir.png", "afile.txt"]  # nothing written, nothing left
     assert list((d / "adir.png").iterdir()) == [] and (d / "afile.txt").is_file()
