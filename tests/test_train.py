@@ -15,6 +15,7 @@ import json
 import contextlib
 import math
 import types
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -463,9 +464,9 @@ def test_reduced_precision_run_that_stalls_continues_in_float32(monkeypatch, nec
                                          f"float32 after evaluation {patience + 1}: budget")
 
 
-def test_stall_patience_counts_evaluations_without_a_new_best():
-    """Stop.STALLED before the evaluation that would follow ``patience`` evaluations without a new best loss (a
-    loss equal to the best is no new best); never with patience 0."""
+def objective_of_given_losses(tol: float, patience: int = 0) -> tuple[train.Objective, Callable]:
+    """An Objective whose "network" passes x through and whose loss is x^2, and a function that evaluates it at
+    the loss value given."""
     class Identity(torch.nn.Module):
         preprocessing, dtype = models.CAFFE, torch.float32
 
@@ -474,13 +475,36 @@ def test_stall_patience_counts_evaluations_without_a_new_best():
 
     loss = lambda feats, x: ((feats["conv1_1"] ** 2).sum(), {})  # noqa: E731
     loss.layers = ["conv1_1"]
+    objective = train.Objective(Identity(), loss, budget=10_000, tol=tol, patience=patience)
+    return objective, lambda value: objective(torch.tensor([[[[value ** 0.5]]]]))
+
+
+def test_stall_patience_counts_evaluations_without_a_new_best():
+    """Stop.STALLED before the evaluation that would follow ``patience`` evaluations without a new best loss (a
+    loss equal to the best is no new best); never with patience 0."""
     values = [5.0, 4.0, 4.0, 4.5, 4.0, 3.0, 3.0, 3.5, 3.2, 3.0, 3.0]  # new bests at evaluations 1, 2 and 6
     for patience, made in ((2, 4), (3, 5), (4, 10), (0, 11)):
-        objective = train.Objective(Identity(), loss, budget=100, tol=0.0, patience=patience)
+        objective, evaluate = objective_of_given_losses(tol=0.0, patience=patience)
         with contextlib.suppress(train.Stop):
             for v in values:
-                objective(torch.tensor([[[[v ** 0.5]]]]))
+                evaluate(v)
         assert objective.evaluations == made, patience
+
+
+@pytest.mark.parametrize("tol, expected", [(0.21, 289), (0.11, 505)])
+def test_tol_stops_where_the_best_loss_gains_less_than_tol_over_the_window(tol, expected):
+    """Losses 100/n: over the WINDOW = W evaluations that end at n the best loss improves by W/(n - W),
+    relative, which falls below tol first at n > W + W/tol: 289 for 0.21, 505 for 0.11 (W = 50; the nearest
+    n lies 1e-4 from the boundary, float32 rounding of the losses 1e-7). The run stops before evaluation
+    n + 1, and convergence.plateau, which the convergence figure marks, names the same n."""
+    from convergence import plateau
+    assert train.WINDOW == 50
+    objective, evaluate = objective_of_given_losses(tol=tol)
+    with pytest.raises(train.Stop) as stop:
+        for n in range(1, 2000):
+            evaluate(100 / n)
+    assert stop.value.kind == train.Stop.CONVERGED and objective.evaluations == expected
+    assert plateau([100 / n for n in range(1, 2000)], tol) == expected
 
 
 # --------------------------------------------------------------------------- #
