@@ -105,7 +105,8 @@ def test_split_target_is_exact():
 
 def test_bfloat16_gram_minus_rounds_the_difference_once():
     """The fast path: bf16 features, float32 results. gram(F) widens F, so the targets A^l are the exact Gram
-    matrices of the bf16 numbers (up to float32 summation). gram_minus rounds once, after subtracting A_high
+    matrices of the bf16 numbers up to float32 summation (4096 positive products: ~5e-6 of an entry even when
+    summed one after another; bound 1e-4, 20x below one bf16 rounding, 2^-9). gram_minus rounds once, after subtracting A_high
     inside the float32 accumulator: within 2^-8 of |G - A| (one bf16 rounding is <= 2^-9 of each entry).
     F and the style features here are alike, as near a solution, so |G - A| is a few % of |G| and rounding G
     first (2^-9 of |G|) would miss this bound by about 10x."""
@@ -115,7 +116,7 @@ def test_bfloat16_gram_minus_rounds_the_difference_once():
     exact_A = features(N, M, 13).to(torch.bfloat16).double()
     exact_A = exact_A @ exact_A.T
     assert A.dtype == torch.float32
-    assert ((A.double() - exact_A).abs() <= 1e-5 * exact_A).all()
+    assert ((A.double() - exact_A).abs() <= 1e-4 * exact_A).all()
     D = L.gram_minus(F, *L.split_target(A, torch.bfloat16))
     assert D.dtype == torch.float32
     exact_D = F.double() @ F.double().T - A.double()
@@ -125,8 +126,9 @@ def test_bfloat16_gram_minus_rounds_the_difference_once():
 
 def test_float16_features_are_multiplied_in_float32():
     """A Gram matrix outgrows float16's range (65504): here |G| ~ 4e5. The product is taken in float32 (fp16
-    products are exact there), so G - A is finite and as accurate as float32 summation (~1e-6 of |G|, against a
-    |G - A| of a few % of |G|); the gradient comes back in float16 for the float16 network."""
+    products are exact there), so G - A is finite and as accurate as float32 summation: ~1e-6 of |G|, which is
+    up to 5e-5 of |G - A| (2.3 % of |G| here) when summed one after another; bound 1e-3 (a product in float16
+    overflows). The gradient comes back in float16 for the float16 network."""
     N, M = 8, 4096
     F = (10 * features(N, M, 19)).to(torch.float16).requires_grad_(True)
     A = L.gram((10 * features(N, M, 20)).to(torch.float16))
@@ -135,7 +137,7 @@ def test_float16_features_are_multiplied_in_float32():
     D = L.gram_minus(F, *L.split_target(A, L.product_dtype(F.dtype)))
     exact = F.detach().double() @ F.detach().double().T - A.double()
     assert torch.isfinite(D).all()
-    assert (D.double() - exact).norm() <= 1e-4 * exact.norm()
+    assert (D.double() - exact).norm() <= 1e-3 * exact.norm()
     (grad,) = torch.autograd.grad(1e-3 * D.sum(), F)  # (g + g^T) F with g = 1e-3: entries ~0.1
     assert grad.dtype == torch.float16 and torch.isfinite(grad).all()
 
