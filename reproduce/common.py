@@ -6,7 +6,10 @@ hands a grid of ``Panel``s to ``figure``. Each panel is computed once and cached
 (without ``out`` and ``save_every``, which do not change the pixels). Re-running a figure after a layout change
 therefore costs nothing, an interrupted figure resumes panel by panel, and figures that share a panel (e.g.
 Starry Night at 1e-3 in Fig 2 and in the ablations) compute it once. The cache cannot see code changes:
-CACHE_VERSION, part of the key, is bumped by hand when a change alters what a Config produces.
+CACHE_VERSION, part of the key, is bumped by hand when a change alters what a Config produces; a panel made
+with another translation of the printed alpha/beta (paper.py) is recomputed. A Config's ``precision`` and
+``device`` stay as given ("auto"), so a panel is reused on a machine where they resolve otherwise; each
+figure's record says what its panels ran with and on which machine.
 
 Every figure is written as <out-dir>/<name>.png with <name>.json beside it: the full Config, final losses,
 evaluations and wall time of each panel, total wall time, the machine and the exact command line.
@@ -183,9 +186,14 @@ def cache_key(cfg: Config) -> str:
 
 
 def cached(cfg: Config, cache_dir: Path = DEFAULT_CACHE) -> Path | None:
-    """The cached PNG of this Config, if any (save_result writes the PNG before the JSON)."""
+    """The cached PNG of this Config, if any (save_result writes the PNG before the JSON) and if it was made
+    with the alpha/beta that Eq. 7 would use now: the key holds the printed ratio, and a new factor in
+    paper.py must not reuse panels made with the old one."""
     png = Path(cache_dir) / f"{cache_key(cfg)}.png"
-    return png if png.with_suffix(".json").is_file() and png.is_file() else None
+    if not (png.with_suffix(".json").is_file() and png.is_file()):
+        return None
+    made_with = json.loads(png.with_suffix(".json").read_text())["alpha_over_beta"]["equation"]
+    return png if made_with == cfg.equation_ratio() else None
 
 
 @functools.cache
@@ -267,6 +275,8 @@ class FigureRun:
                   "cached": was_cached, "evaluations": result.evaluations, "stop_reason": result.stop_reason,
                   "finite": result.finite, "wall_time_s": round(result.wall_time, 2),
                   "computed_at": result.environment.get("git"),  # None: cached before panels recorded it
+                  "computed_on": {k: result.environment[k] for k in ("cpu", "gpu", "network_dtype")
+                                  if k in result.environment},
                   "losses": {"total": best.get("total"), "content": best.get("content"), "style": best.get("style"),
                              "alpha_content": None if best.get("content") is None else
                              cfg.equation_ratio() * best["content"]},

@@ -133,6 +133,21 @@ def test_only_computes_the_named_panels_into_the_cache_and_writes_no_figure(tmp_
         "error: --only: no computed panel Z in fig2; choose from B, C, D, E, F"]
 
 
+def test_a_cached_panel_made_with_another_factor_is_not_reused(tmp_path, monkeypatch):
+    """The cache key holds the printed alpha/beta; a panel made when paper.py translated it differently is a
+    miss, so that a recalibrated factor recomputes the panels instead of relabelling old ones."""
+    import torch
+    import common
+    import paper
+    from train import Config, Result, save_result
+    cfg = Config(content="neckarfront_tuebingen.jpg", style="van_gogh_starry_night.jpg", size=64, budget=1)
+    save_result(Result(cfg, torch.zeros(1, 3, 48, 64), [{"total": 1.0}], 1, 0.0, "budget"),
+                tmp_path / f"{common.cache_key(cfg)}.png")
+    assert common.cached(cfg, tmp_path) == tmp_path / f"{common.cache_key(cfg)}.png"
+    monkeypatch.setitem(paper.NETWORK_FACTOR, cfg.network_name(), 2 * paper.NETWORK_FACTOR[cfg.network_name()])
+    assert common.cached(cfg, tmp_path) is None
+
+
 def test_plan_lists_the_panels_and_what_is_cached_without_computing(tmp_path, neckarfront):
     env = {"GATYS_IMAGES": str(neckarfront.parent)}
     quick = ("--quick", "--out-dir", str(tmp_path))
