@@ -66,14 +66,20 @@ def check_writable(path: str | os.PathLike) -> None:
     output_format(path)
     if path.is_dir():
         raise ImageError(f"{path}: is a directory; give a file name")
-    parent = path.parent
+    check_directory_writable(path.parent, path)
+
+
+def check_directory_writable(directory: str | os.PathLike, what: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, a directory that files could not be written into (``what``: the name the
+    error gives, the directory by default)."""
+    parent = Path(directory)
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent  # the first existing ancestor is where the directories would be made
     try:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".write-probe-"):
             pass
     except OSError as e:
-        raise ImageError(f"{path}: cannot write there ({parent}: {e.strerror or e})") from None
+        raise ImageError(f"{what or directory}: cannot write there ({parent}: {e.strerror or e})") from None
 
 
 def save_rgb(rgb: torch.Tensor, path: str | os.PathLike) -> Path:

@@ -475,14 +475,16 @@ def progress_bar(total: int, description: str = "", save_every: int = 0,
 # --------------------------------------------------------------------------- #
 # Command line: a thin adapter over stylize
 # --------------------------------------------------------------------------- #
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not argparse's usage block
-        self.exit(2, f"error: {message} (see python train.py --help)\n")
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors in one line, not its usage block: the CLI and every script under reproduce/."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags generated from Config: names, defaults and help come from one place."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python train.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Gatys et al. style transfer. With neither --content nor --style it runs the paper's "
                     "headline pair (Neckarfront + The Starry Night) from the image directory. Exit codes: "

@@ -31,11 +31,16 @@ def main(argv=None) -> int:
     p.add_argument("--only", help="comma-separated subset of: " + ", ".join([j[0] for j in JOBS] + ["compare"]))
     args = common.resolve(p, argv)
     only = set(args.only.split(",")) if args.only else None
+    known = [j[0] for j in JOBS] + ["compare"]
+    if only and not only <= set(known):
+        p.error(f"--only: no job {', '.join(sorted(only - set(known)))}; choose from {', '.join(known)}")
     flags = [f for name in FORWARDED if args.given[name] is not None
              for f in (f"--{name.replace('_', '-')}", str(args.given[name]))]
     flags += ["--quick"] * args.quick + ["--literal-ratio"] * args.literal_ratio
     published = common.published_dir(args)
     have_published = common.has_manifest(published)
+    if args.published is not None and not have_published:  # asked for by name: not skipped quietly
+        p.error(f"--published {args.published}: no MANIFEST.tsv there")
     times, failed, start = {}, [], time.perf_counter()
     for name, module, extra, published_panels in JOBS:
         if only and name not in only:
@@ -57,7 +62,11 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         images = ["--images", args.images] if args.images else []
         quick = ["--quick"] if args.quick else []
-        if compare.main(["--published", str(published), "--figures", str(args.out_dir), *images, *quick]) != 0:
+        code = common.cli(lambda: compare.main(["--published", str(published), "--figures", str(args.out_dir),
+                                                *images, *quick]))
+        if code == 130:
+            return 130
+        if code != 0:
             failed.append("compare")
         times["compare"] = time.perf_counter() - t
     elif not have_published:

@@ -842,7 +842,7 @@ def run_record(argv: list[str], device: torch.device = CPU) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = train.OneLineParser(prog="python reproduce/bench.py", description=__doc__.split("\n")[0])
     p.add_argument("--tiny", action="store_true", help="64 px, 2 timed evaluations, no 1024/2048 (CI smoke test)")
     p.add_argument("--out", help="also write the markdown here (e.g. figures/bench.md) and the raw samples "
                                  "beside it as .json")

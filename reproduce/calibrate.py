@@ -38,6 +38,7 @@ import repo  # noqa: F401  (the repository root on sys.path)
 import models  # noqa: E402
 from images import ImageError, as_rgb8, load_rgb, open_image, read_manifest, resolve_image, sha256  # noqa: E402,E501
 from images import write_text_atomic  # noqa: E402
+from train import OneLineParser  # noqa: E402
 
 CALIBRATION_SIZE = 512  # long edge, px (paper set)
 SKIMAGE_VERSION = "0.25.2"
@@ -71,16 +72,18 @@ def skimage_set(data_dir: Path) -> tuple[list[torch.Tensor], list[dict]]:
 
 
 def plain_means(rgbs: list[torch.Tensor], pooling: str) -> dict[str, torch.Tensor]:
-    """The scales of [C] §2's layer-by-layer normalisation in one forward pass per image: normalising the earlier layers
-    leaves each layer's raw response unchanged (ReLU and pooling commute with positive per-channel scales), so
-    layer l's scales are the plain network's per-filter mean responses. Dead filters (mean 0) keep scale 1."""
+    """The scales of [C] §2's layer-by-layer normalisation in one forward pass per image: normalising the
+    earlier layers leaves each layer's raw response unchanged (ReLU and pooling commute with positive
+    per-channel scales), so layer l's scales are the plain network's per-filter mean responses. Dead filters
+    (mean 0) keep scale 1."""
     net = models.VGG19(models.load_caffe_weights(), models.CAFFE, pooling)
     means = models.mean_activations(net, rgbs)
     return {n: torch.where(m > 0, m, torch.ones_like(m)) for n, m in means.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="python reproduce/calibrate.py", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--set", choices=("paper", "skimage"), default="paper", help="calibration images")
     p.add_argument("--images", help="paper image directory (default: $GATYS_IMAGES, else data/paper-images)")
     p.add_argument("--skimage-data", type=Path, help="the skimage/data directory of the scikit-image "

@@ -81,7 +81,10 @@ def main(argv=None) -> int:
     args = common.resolve(p, argv)
     if args.schedule is None:
         args.schedule = ((args.size // 2, args.budget),) if args.quick else default_schedule(args.size)
-    args.final = args.final or (args.budget if args.quick else DEFAULT_FINAL)
+    if args.final is None:
+        args.final = args.budget if args.quick else DEFAULT_FINAL
+    if args.final < 1:
+        p.error(f"--final must be at least 1, not {args.final}")
     paintings = {painting.panel: painting for painting in paper.PAINTINGS}
     chosen = [paintings[letter] for letter in args.panels.split(",") if letter in paintings]
     if len(chosen) != len(args.panels.split(",")):

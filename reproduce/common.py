@@ -39,8 +39,9 @@ import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
 from config import BAD_INPUT, Config, ConfigError  # noqa: E402
-from images import ImageError, load_rgb, resolve_image, save_rgb, write_atomic, write_text_atomic  # noqa: E402
-from train import Result, progress_bar, save_result, stylize  # noqa: E402
+from images import (ImageError, check_directory_writable, load_rgb, resolve_image, save_rgb,  # noqa: E402
+                    write_atomic, write_text_atomic)
+from train import OneLineParser, Result, progress_bar, save_result, stylize  # noqa: E402
 
 REPO = repo.ROOT
 # Evaluations per panel. The paper gives no iteration count ([A], [C]); every panel also stops early by
@@ -72,7 +73,7 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
     """The common flags. ``budget``, ``size``: this script's defaults where they are not BUDGET and the
     paper's usual 512 px. ``only``: the script lays out its panels through ``compute`` (--only works)."""
     name = Path(script).stem
-    p = argparse.ArgumentParser(prog=f"python reproduce/{name}.py", description=doc,
+    p = OneLineParser(prog=f"python reproduce/{name}.py", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     if versions:
         p.add_argument("--paper", choices=("arxiv", "cvpr"), default="arxiv",
@@ -115,8 +116,10 @@ def resolve(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argpar
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     args.argv, args.given = argv, dict(vars(args))
-    args.size = args.size or (QUICK_SIZE if args.quick else args.default_size or paper.SIZE)
-    args.budget = args.budget or (QUICK_BUDGET if args.quick else args.default_budget or BUDGET)
+    if args.size is None:  # 0 is given, and refused below
+        args.size = QUICK_SIZE if args.quick else args.default_size or paper.SIZE
+    if args.budget is None:
+        args.budget = QUICK_BUDGET if args.quick else args.default_budget or BUDGET
     args.out_dir = (args.out_dir or (QUICK_OUT if args.quick else DEFAULT_OUT)).resolve()
     if args.quick and args.out_dir == DEFAULT_OUT.resolve():
         p.error("--quick never writes into figures/; choose another --out-dir")
@@ -124,6 +127,12 @@ def resolve(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argpar
     for name in ("size", "budget"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1, not {getattr(args, name)}")
+    if not getattr(args, "plan", False):  # hours of panels must not end in a directory that cannot be written
+        try:
+            for directory in (args.out_dir, args.cache_dir):
+                check_directory_writable(directory)
+        except ImageError as e:
+            p.error(str(e))
     return args
 
 

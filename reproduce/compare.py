@@ -52,6 +52,7 @@ import paper  # noqa: E402
 from common import has_manifest, published_dir, ratio_str, trade_off_published  # noqa: E402
 from config import Config  # noqa: E402
 from images import ImageError, load_rgb, resolve_image, write_text_atomic  # noqa: E402
+from train import OneLineParser  # noqa: E402
 
 SIZE = 256
 STYLE_LAYERS, CONTENT_LAYER, CONTENT_PHOTO = paper.STYLE_LAYERS, paper.CONTENT_LAYER, paper.PHOTO
@@ -461,7 +462,7 @@ def grain_section(rows: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python reproduce/compare.py", description=__doc__,
+    p = OneLineParser(prog="python reproduce/compare.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--published", type=Path, help="directory of the published panels with MANIFEST.tsv, from your "
                    "own copy of the paper (default $GATYS_PUBLISHED)")

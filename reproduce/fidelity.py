@@ -21,6 +21,7 @@ import torch
 import repo  # noqa: F401  (the repository root on sys.path)
 
 import common  # noqa: E402
+import machine  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
 from images import load_rgb, write_text_atomic  # noqa: E402
@@ -50,13 +51,15 @@ def panels(published: Path) -> list[tuple[str, str, float]]:
 def terms_of(net, cfg: train.Config, images: list[Path], load=load_rgb) -> list[dict[str, float]]:
     """Every term of Eq. 7 (L_content, L_style, each w_l E_l) for images resized to the content's size, with
     the targets built exactly as a run would; ``load(path, (height, width))`` reads an image as RGB in [0, 1]."""
-    problem = train.build_problem(cfg, net, *train.prepare_images(cfg, torch.device("cpu")))
-    prep, loss = net.preprocessing, problem.loss
-    out = []
-    for path in images:
-        x = prep.to_net(load(path, tuple(problem.shape[-2:])))
-        _, terms = loss(net(x, loss.layers), x)
-        out.append({k: v.item() for k, v in terms.items()})
+    device = next(net.parameters()).device
+    with machine.ieee_float32(device):
+        problem = train.build_problem(cfg, net, *train.prepare_images(cfg, device))
+        prep, loss = net.preprocessing, problem.loss
+        out = []
+        for path in images:
+            x = prep.to_net(load(path, tuple(problem.shape[-2:])).to(device))
+            _, terms = loss(net(x, loss.layers), x)
+            out.append({k: v.item() for k, v in terms.items()})
     return out
 
 
@@ -67,7 +70,8 @@ def our_panels(figures: Path) -> dict[str, tuple[Path, int]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = train.OneLineParser(prog="python reproduce/fidelity.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--published", type=Path, default=os.environ.get(common.PUBLISHED_ENV),
                    required=not os.environ.get(common.PUBLISHED_ENV),
                    help="the published CVPR panels, from your own copy of the paper (default $GATYS_PUBLISHED)")

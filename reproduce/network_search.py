@@ -176,7 +176,8 @@ def size(args) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = train.OneLineParser(prog="python reproduce/network_search.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=("balance", "stationary", "size"))
     p.add_argument("--scales", nargs="+", default=["plain", str(models.SCALES_FILES["filter"])])
     p.add_argument("--published", type=Path, default=os.environ.get(PUBLISHED_ENV),

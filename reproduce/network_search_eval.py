@@ -14,10 +14,11 @@ import repo  # noqa: F401  (the repository root on sys.path)
 import common  # noqa: E402
 import compare  # noqa: E402
 from images import ImageError, resolve_image  # noqa: E402
+from train import OneLineParser  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python reproduce/network_search_eval.py", description=__doc__,
+    p = OneLineParser(prog="python reproduce/network_search_eval.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("panel", help="file name of the published panel, e.g. fig3_C_starry_night_8e-4.jpg")
     p.add_argument("ours", nargs="+", type=Path, help="our images")

@@ -27,7 +27,8 @@ OUT = REPO / ".cache" / "network_search"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = train.OneLineParser(prog="python reproduce/network_search_run.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
     p.add_argument("--scales", default="plain", choices=("plain", *models.SCALES_FILES),
                    help="the plain network or a named normalisation (models.SCALES_FILES)")

@@ -40,7 +40,8 @@ import models  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
 from config import BAD_INPUT, ConfigError, check, check_size  # noqa: E402
-from images import load_rgb, open_image, resolve_image, target_size, write_atomic, write_text_atomic  # noqa: E402
+from images import (check_writable, load_rgb, open_image, resolve_image, target_size, write_atomic,  # noqa: E402
+                    write_text_atomic)
 
 CPU = torch.device("cpu")
 RUNS = (("fp32", "fp32 network"), ("bf16", "bf16 network + channels_last"))
@@ -60,6 +61,8 @@ def run(precision: str, args, seed: int) -> dict:
           f"(load {machine.load_average()})",
           file=sys.stderr, flush=True)
     result = train.stylize(cfg, keep)
+    if result.interrupted:  # a cut-short run would enter the comparison as if complete
+        raise KeyboardInterrupt
     totals = [h["total"] for h in result.history]
     in_bf16 = sum(1 for h in result.history if h.get("network_dtype") != "float32")
     return {"config": cfg, "result": result, "best_x": best["x"], "own_best": min(totals), "history": totals,
@@ -76,6 +79,7 @@ def judge_of(cfg: train.Config, precision: str):
 
     @torch.no_grad()
     def judge(x: torch.Tensor) -> float:
+        x = x.to(CPU)  # a run on a GPU hands over its iterate there
         return problem.loss(net(x, problem.loss.layers), x)[0].item()
 
     return judge, net.preprocessing, tuple(problem.shape[-2:])
@@ -176,7 +180,7 @@ def compare(seed: int, args, judge, prep) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = train.OneLineParser(prog="python reproduce/precision.py", description=__doc__.split("\n")[0])
     p.add_argument("--budget", type=int, default=500, help="L-BFGS evaluations per run")
     p.add_argument("--size", type=int, default=256, help="long edge in px")
     p.add_argument("--seeds", default="0,1,2", help="noise seeds, comma-separated (each: one fp32 and one bf16 "
@@ -212,12 +216,18 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     load_start = machine.load_average()
-    judge, prep = fp32_judge(args.images, args.size, args.scales)
-    results = {seed: compare(seed, args, judge, prep) for seed in seeds}
+    out = Path(args.out_dir)
+    try:
+        check_writable(out / "precision.png")
+        judge, prep = fp32_judge(args.images, args.size, args.scales)
+        results = {seed: compare(seed, args, judge, prep) for seed in seeds}
+    except BAD_INPUT as e:
+        p.exit(2, f"error: {e}\n")
+    except KeyboardInterrupt:
+        p.exit(130, "interrupted: nothing written (the runs are not cached)\n")
     differences = [r["relative_difference"] for r in results.values()]
     mean = sum(differences) / len(differences)
 
-    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     first = results[seeds[0]]["runs"]
     summary = {

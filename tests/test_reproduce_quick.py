@@ -74,6 +74,24 @@ def test_quick_never_writes_into_figures():
         common.parse("", ["--quick", "--out-dir", str(REPO / "figures")], "fig1.py")
 
 
+@pytest.mark.parametrize("script, argv, message", [
+    ("fig2", ["--size", "0"], "--size must be at least 1, not 0"),
+    ("fig2", ["--budget", "0"], "--budget must be at least 1, not 0"),
+    ("fig2", ["--out-dir", "/proc/figures"], "/proc/figures: cannot write there"),
+    ("coarse_to_fine", ["--final", "0"], "--final must be at least 1, not 0"),
+    ("all", ["--only", "fig2,fig9"], "--only: no job fig9; choose from fig1,"),
+    ("all", ["--published", "/proc"], "--published /proc: no MANIFEST.tsv there"),
+])
+def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(script, argv, message, capsys):
+    """A 0 is refused, not taken for "not given"; an output directory that cannot be written is refused before
+    hours of panels; all.py refuses a job it does not have and a --published without panels."""
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as exit:
+        module.main(argv)
+    err = capsys.readouterr().err.splitlines()
+    assert exit.value.code == 2 and len(err) == 1 and err[0].startswith(f"error: {message}"), err
+
+
 def test_network_flags_reach_every_panel_and_all_py_forwards_them():
     """--scales/--optimizer/--precision of a figure script end up in each panel's Config (and so in its cache key
     and JSON); all.py passes them on to every script."""
