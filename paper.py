@@ -64,7 +64,9 @@ FIG7_RATIO = 1e-2   # [C] Fig 7 caption
 # Start image and size
 # --------------------------------------------------------------------------- #
 INIT = "noise"      # [A] Methods "white noise"; [C] §3.3: "all images shown so far" (Fig 6A/B, 7: content)
+FIG7_INIT = "content"  # [C] Fig 7 caption: initialised from the content image
 SIZE = 512          # long edge, px: [C] §4 "about 512 x 512"; the [C] Figs 1, 3, 4, 6 bitmaps are 512x384
+FIG1_STYLE_ASPECT = 3 / 4  # height / width of the [C] Fig 1 style row, 512x384 like its content row
 FIG5_SIZE = 640     # [C] Fig 5 bitmaps are 640x426
 FIG7_SIZE = 960     # [C] Fig 7 bitmap is 960x540
 

@@ -24,7 +24,7 @@ from common import Panel  # noqa: E402
 from images import load_rgb, resolve_image  # noqa: E402
 
 PHOTO, STYLE = paper.HEADLINE_PAIR
-RATIO = paper.FIG6_RATIO                # [A] Fig 2 C; [C] Fig 6
+RATIO = paper.HEADLINE_RATIO            # [A] Fig 2 C
 CONTENT_LAYER = paper.CONTENT_LAYER     # [C] Fig 1 d shows its reconstruction
 STYLE_REPRESENTATIONS = ("gram", "raw")
 CONTENT_LOSSES = ("sse", "dot", "cosine")

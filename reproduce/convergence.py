@@ -4,7 +4,8 @@ One panel with the paper's settings (Neckarfront x The Starry Night, alpha/beta 
 style conv1_1 ... conv5_1, white noise) runs the whole budget (tol = 0) with each optimiser: scipy L-BFGS-B,
 torch L-BFGS and Adam. The plot shows the total loss against evaluations (log y) and marks where the relative
 improvement of the best loss over 50 evaluations first falls below 1e-3 and 1e-4: the evaluation at which a
-run with Config.tol = 1e-3 or 1e-4 would stop. That measurement sets common.BUDGET.
+run with Config.tol = 1e-3 or 1e-4 would stop, and so where the figures' budget (common.BUDGET) lies on the
+curves.
 
     python reproduce/convergence.py          # 3 x 2000 evaluations -> figures/convergence.png + .json
 """
@@ -18,7 +19,7 @@ import paper  # noqa: E402
 from common import plt  # noqa: E402
 from config import WINDOW  # noqa: E402  the evaluations over which Config.tol measures improvement
 
-(PHOTO, STYLE), RATIO = paper.HEADLINE_PAIR, paper.FIG6_RATIO  # [A] Fig 2 C, [C] Fig 6
+(PHOTO, STYLE), RATIO = paper.HEADLINE_PAIR, paper.HEADLINE_RATIO  # [A] Fig 2 C
 OPTIMIZERS = ("lbfgsb", "lbfgs", "adam")
 THRESHOLDS = (1e-3, 1e-4)
 DEFAULT_BUDGET = 2000
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     args = common.parse(__doc__, argv, __file__, budget=DEFAULT_BUDGET, only=False)
     s = common.FigureRun(args, "convergence")
     optimizers = (args.optimizer,) if args.optimizer else OPTIMIZERS
-    panels = [common.Panel(opt, s.config(ratio=RATIO, content=PHOTO, style=STYLE, init="noise", tol=0.0,
+    panels = [common.Panel(opt, s.config(ratio=RATIO, content=PHOTO, style=STYLE, init=paper.INIT, tol=0.0,
                                          optimizer=opt)) for opt in optimizers]
     common.check_inputs(panels)
     fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
@@ -72,7 +73,8 @@ def main(argv=None) -> int:
                         label=f"{p.key}: < {t:g} per {WINDOW} at {n}")
     ax.set_xlabel("evaluations (forward + backward passes)")
     ax.set_ylabel("L_total = α·L_content + L_style")
-    ax.set_title(f"Convergence: Neckarfront × The Starry Night, α/β = 1e-3, {args.size} px, white noise",
+    ax.set_title(f"Convergence: Neckarfront × The Starry Night, α/β = {common.ratio_str(RATIO)}, {args.size} px, "
+                 f"start: {paper.INIT}",
                  fontsize=11)
     ax.legend(fontsize=8)
     suggestion = plateaus.get("lbfgsb", {}).get("0.0001")

@@ -24,7 +24,8 @@ def main(argv=None) -> int:
     s = common.FigureRun(args, "cvpr_fig5")
     panels = [Panel(layer, s.config(ratio=paper.FIG5_RATIO, content=content, style=style, content_layer=layer,
                                     style_layers=paper.STYLE_LAYERS, init=paper.INIT),
-                    title=f"content on {layer} · {s.ratio_label(paper.FIG5_RATIO)}", published=(f"fig5_{layer}_1e-3.jpg",))
+                    title=f"content on {layer} · {s.ratio_label(paper.FIG5_RATIO)}",
+                    published=(f"fig5_{layer}_{common.ratio_str(paper.FIG5_RATIO)}.jpg",))
               for layer in paper.FIG5_CONTENT_LAYERS]
     common.figure(s, [[p] for p in panels], title="CVPR Fig 5: cottage photo × Feininger, Jesuiten III")
     return 0

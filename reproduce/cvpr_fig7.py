@@ -16,7 +16,6 @@ from common import Panel  # noqa: E402
 
 CONTENT = "fig7_content_london.jpg"      # [C] Fig 7 "Content Image": London skyline by day
 STYLE = "fig7_style_newyork_night.jpg"   # [C] Fig 7 "Style Image": New York by night
-INIT = "content"                         # [C] Fig 7 caption: initialised from the content image
 
 
 def main(argv=None) -> int:
@@ -24,9 +23,10 @@ def main(argv=None) -> int:
     content, style = common.published_image(args, CONTENT), common.published_image(args, STYLE)
     s = common.FigureRun(args, "cvpr_fig7")
     cfg = s.config(ratio=paper.FIG7_RATIO, content=content, style=style, content_layer=paper.CONTENT_LAYER,
-                   style_layers=paper.STYLE_LAYERS, init=INIT)
-    panel = Panel("result", cfg, title=f"London by day in the style of New York by night · {s.ratio_label(paper.FIG7_RATIO)}",
-                  published=("fig7_result_1e-2.jpg",))
+                   style_layers=paper.STYLE_LAYERS, init=paper.FIG7_INIT)
+    panel = Panel("result", cfg,
+                  title=f"London by day in the style of New York by night · {s.ratio_label(paper.FIG7_RATIO)}",
+                  published=(f"fig7_result_{common.ratio_str(paper.FIG7_RATIO)}.jpg",))
     common.figure(s, [[panel]], title="CVPR Fig 7: photo-to-photo transfer")
     return 0
 

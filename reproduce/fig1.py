@@ -38,9 +38,9 @@ def main(argv=None) -> int:
                                   literal_ratio=True),
                          title=f"{'abcde'[i]}  {layer}", published=published_content(layer) if cvpr else ())
                    for i, layer in enumerate(paper.FIG1_CONTENT_LAYERS[args.paper])]
-    # height: the 4:3 of the content row, as in the paper (Starry Night itself is 1.26:1)
+    # height: the content row's aspect, as in the paper (Starry Night itself is 1.26:1)
     style_row = [Panel(f"style_upto_{layers[-1]}", s.config(style=STYLE_IMAGE, style_layers=layers, init=paper.INIT,
-                                                            height=args.size * 3 // 4),
+                                                            height=int(args.size * paper.FIG1_STYLE_ASPECT)),
                        title=f"{'abcde'[i]}  " + (layers[0] if len(layers) == 1 else f"conv1_1 … {layers[-1]}"),
                        published=published_style(layers) if cvpr else ())
                  for i, layers in enumerate(paper.STYLE_SUBSETS)]

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
                          "the directory of the published CVPR panels")
     s = common.FigureRun(args, "ratio_sweep")
     panels = [common.Panel(ratio_str(r), s.config(ratio=r, content=PHOTO, style=STYLE, style_layers=paper.STYLE_LAYERS,
-                                                  init="noise"), f"α/β = {ratio_str(r)}")
+                                                  init=paper.INIT), f"α/β = {ratio_str(r)}")
               for r in RATIOS]
     pictures = common.compute(s, [panels])
     content = [rec["losses"]["content"] for rec in s.records]
