@@ -7,7 +7,6 @@ absolute rounding error is ~1e-18).
 """
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
