@@ -54,6 +54,14 @@ def time_to_quality(direct: list[dict], scheduled: list[dict], size: int) -> dic
             "fraction": None if seconds is None else seconds / float(d_seconds[-1])}
 
 
+def timed_apart(direct: dict, scheduled: dict) -> str | None:
+    """How the machines of two runs' ``environment`` differ, or None: a panel can come from the cache of
+    another machine, and a ratio of wall times across machines says nothing."""
+    keys = ("cpu", "gpu", "device", "network_dtype", "torch_threads")
+    differences = [f"{k} {direct.get(k)} vs {scheduled.get(k)}" for k in keys if direct.get(k) != scheduled.get(k)]
+    return "; ".join(differences) or None
+
+
 def terms_against_direct(direct: list[dict], scheduled: list[dict], size: int) -> dict[str, np.ndarray]:
     """alpha L_content and beta L_style (Eq. 7) at each evaluation of the scheduled run at ``size``, as multiples
     of the direct run's at its best evaluation (alpha is the same for both): which term the last stage spends
@@ -119,6 +127,11 @@ def main(argv=None) -> int:
         verdict = ("never reached" if ttq["fraction"] is None else
                    f"{ttq['seconds_to_direct_loss']:.0f} s vs {ttq['direct_seconds']:.0f} s "
                    f"({ttq['fraction']:.2f}×)")
+        ttq["timed_apart"] = timed_apart(direct.environment, scheduled.environment)
+        if ttq["timed_apart"]:
+            verdict += " — timed on different machines"
+            print(f"warning: Fig 3{painting.panel}: direct and scheduled runs timed on different machines "
+                  f"({ttq['timed_apart']}); --cache-dir with an empty directory times both here", file=sys.stderr)
         ax.set_title(f"CVPR Fig 3{painting.panel}, {painting.caption}\ndirect run's final loss: {verdict}",
                      fontsize=9)
         ax.set_xlabel("wall time from the first evaluation (s)")

@@ -151,6 +151,14 @@ def test_only_computes_the_named_panels_into_the_cache_and_writes_no_figure(tmp_
         "error: --only: no computed panel Z in fig2; choose from B, C, D, E, F"]
 
 
+def test_coarse_to_fine_names_runs_timed_on_different_machines():
+    from coarse_to_fine import timed_apart
+    here = {"cpu": "AMD EPYC", "device": "cpu", "network_dtype": "bfloat16", "torch_threads": 2}
+    assert timed_apart(here, dict(here)) is None
+    assert timed_apart(here, {**here, "cpu": "Intel Xeon", "torch_threads": 16}) == \
+        "cpu AMD EPYC vs Intel Xeon; torch_threads 2 vs 16"
+
+
 def test_a_cached_panel_made_with_another_factor_is_not_reused(tmp_path, monkeypatch):
     """The cache key holds the printed alpha/beta; a panel made when paper.py translated it differently is a
     miss, so that a recalibrated factor recomputes the panels instead of relabelling old ones."""
