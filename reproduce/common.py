@@ -38,9 +38,9 @@ import torch  # noqa: E402
 import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
-from config import BAD_INPUT, Config, ConfigError  # noqa: E402
-from images import (ImageError, check_directory_writable, load_rgb, resolve_image, save_rgb,  # noqa: E402
-                    write_atomic, write_text_atomic)
+from config import BAD_INPUT, Config, ConfigError, check  # noqa: E402
+from images import (ImageError, check_directory_writable, load_rgb, open_image, resolve_image,  # noqa: E402
+                    save_rgb, write_atomic, write_text_atomic)
 from train import OneLineParser, Result, progress_bar, save_result, stylize  # noqa: E402
 
 REPO = repo.ROOT
@@ -355,13 +355,19 @@ class Panel:
 
 
 def check_inputs(panels) -> None:
-    """Fail with one line before any computation if an input image of these Panels is missing."""
+    """Fail with one line before any computation if a panel's Config is refused (config.check) or one of its
+    input images is missing or unreadable: not after the panels before it have run for an hour."""
+    decoded = set()
     for panel in filter(None, panels):
         cfg = panel.config
+        if cfg is not None:
+            check(cfg)
         specs = [panel.image, panel.inset] + ([] if cfg is None else [cfg.content, cfg.style] +
                                               ([cfg.init] if cfg.init not in ("noise", "content", "style") else []))
-        for spec in filter(None, specs):
-            resolve_image(spec, None if cfg is None else cfg.images)
+        for path in (resolve_image(spec, None if cfg is None else cfg.images) for spec in filter(None, specs)):
+            if path not in decoded:
+                open_image(path)
+                decoded.add(path)
 
 
 def to_array(rgb: torch.Tensor):

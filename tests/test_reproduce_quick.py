@@ -60,6 +60,21 @@ def test_missing_image_is_one_line_and_exit_2(tmp_path):
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_an_unreadable_painting_is_refused_before_the_first_panel(tmp_path, neckarfront):
+    """The second panel's painting is cut in half: fig2 stops in one line before computing the first."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("neckarfront_tuebingen.jpg", "turner_shipwreck_of_the_minotaur.jpg"):
+        (images / name).write_bytes((neckarfront.parent / name).read_bytes())
+    starry = (neckarfront.parent / "van_gogh_starry_night.jpg").read_bytes()
+    (images / "van_gogh_starry_night.jpg").write_bytes(starry[: len(starry) // 2])
+    result = run("reproduce/fig2.py", "--quick", "--out-dir", str(tmp_path / "out"), "--images", str(images))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {images / 'van_gogh_starry_night.jpg'}: not a readable image")
+    assert not any((tmp_path / "out").rglob("*.png"))
+
+
 def test_ratio_sweep_refuses_a_published_directory_without_manifest_before_any_panel(tmp_path, neckarfront):
     result = run("reproduce/ratio_sweep.py", "--quick", "--out-dir", str(tmp_path), "--published",
                  str(tmp_path / "none"), env={"GATYS_IMAGES": str(neckarfront.parent)})
