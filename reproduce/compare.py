@@ -49,9 +49,10 @@ import repo  # noqa: F401  (the repository root on sys.path)
 
 import models  # noqa: E402
 import paper  # noqa: E402
+import common  # noqa: E402
 from common import has_manifest, published_dir, ratio_str, trade_off_published  # noqa: E402
-from config import Config  # noqa: E402
-from images import ImageError, load_rgb, resolve_image, write_text_atomic  # noqa: E402
+from config import BAD_INPUT, Config  # noqa: E402
+from images import check_directory_writable, load_rgb, resolve_image, write_text_atomic  # noqa: E402
 from train import OneLineParser  # noqa: E402
 
 SIZE = 256
@@ -479,8 +480,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if bool(args.ours) != bool(args.panel):
         p.error("--ours and --panel go together")
-    net = reference_network()
+    if args.quick and args.figures.resolve() == (repo.ROOT / "figures").resolve():
+        p.error("--quick never writes into figures/; choose another --figures")
     try:
+        if not args.ours:
+            check_directory_writable(args.figures, args.figures / "compare.md")
+        net = reference_network()
         photo = resolve_image(CONTENT_PHOTO, args.images)
         cmap = print_colour_map(published, photo)
         if args.ours:
@@ -495,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         rows, missing = table(net, published, args.figures, args.images, args.quick, cmap)
         refs = references(net, published, args.images)
-    except ImageError as e:
+    except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     text = markdown(rows, missing, args.figures, refs, cmap)
@@ -507,4 +512,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.cli(main))

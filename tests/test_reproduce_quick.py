@@ -107,6 +107,18 @@ def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(script, argv, 
     assert exit.value.code == 2 and len(err) == 1 and err[0].startswith(f"error: {message}"), err
 
 
+@pytest.mark.skipif(not have_published(), reason="needs $GATYS_PUBLISHED")
+def test_compare_refuses_to_write_where_it_should_not_before_any_work(capsys):
+    """--quick (a partial table) never lands in figures/compare.md, and an unwritable --figures is refused
+    before the network is built."""
+    import compare
+    with pytest.raises(SystemExit) as exit:
+        compare.main(["--quick"])
+    assert exit.value.code == 2 and "--quick never writes into figures/" in capsys.readouterr().err
+    assert compare.main(["--figures", "/proc/figures"]) == 2
+    assert capsys.readouterr().err.startswith("error: /proc/figures/compare.md: cannot write there")
+
+
 def test_network_flags_reach_every_panel_and_all_py_forwards_them():
     """--scales/--optimizer/--precision of a figure script end up in each panel's Config (and so in its cache key
     and JSON); all.py passes them on to every script."""
