@@ -57,11 +57,14 @@ def test_colour_fit_is_least_squares_over_all_panels():
 
 
 def test_print_colour_applies_the_map_in_grey_levels():
-    rgb = torch.rand(1, 3, 5, 7, dtype=torch.float64) * 0.8
+    """Known values: mid grey and white through gain (0.9, 1.0, 1.1) and offsets (+2, 0, -5.1) grey levels,
+    clipped to [0, 1]."""
+    rgb = torch.tensor([0.5, 1.0], dtype=torch.float64).view(1, 1, 1, 2).expand(1, 3, 1, 2)
     gain, offset = np.array([0.9, 1.0, 1.1]), np.array([2.0, 0.0, -5.1])
     out = compare.print_colour(rgb, (gain, offset, 0.0))
-    expected = (rgb * torch.tensor(gain).view(1, 3, 1, 1) + torch.tensor(offset / 255).view(1, 3, 1, 1)).clamp(0, 1)
-    torch.testing.assert_close(out, expected)
+    grey = torch.tensor([0.45 + 2 / 255, 0.5, 0.55 - 0.02], dtype=torch.float64)
+    white = torch.tensor([0.9 + 2 / 255, 1.0, 1.0], dtype=torch.float64)  # 1.1 - 0.02 clipped
+    torch.testing.assert_close(out[0, :, 0], torch.stack([grey, white], dim=1), rtol=0, atol=1e-12)
     assert compare.print_colour(rgb, None) is rgb
 
 
