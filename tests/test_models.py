@@ -339,15 +339,19 @@ def two_photos_64px(neckarfront, starry_night) -> list[torch.Tensor]:
     return [images.load_rgb(neckarfront, 64), images.load_rgb(starry_night, 64)]
 
 
-def test_calibration_gives_unit_mean_activation(caffe_weights, two_photos_64px):
+@pytest.fixture(scope="module")
+def layer_by_layer(caffe_weights, two_photos_64px) -> dict[str, torch.Tensor]:
+    return layer_by_layer_scales(caffe_weights, two_photos_64px)
+
+
+def test_calibration_gives_unit_mean_activation(caffe_weights, two_photos_64px, layer_by_layer):
     """Recompute the scales on a cheap calibration set (two paper images at 64 px): afterwards every live
     filter's mean activation over that set is 1; dead filters (mean 0) keep scale 1.
 
     Margins (measured with this CPU's kernels and with oneDNN held to SSE4.1): the means are 1 within 3e-5,
     30x inside atol 1e-3; the live fractions are 1.0 in blocks 1-3, whose smallest mean is 0.9 (no filter is
     near dead, so rounding cannot kill one), and >= 0.459 (conv5_4) against 0.4 in blocks 4-5, 30 filters away."""
-    rgbs = two_photos_64px
-    scales = layer_by_layer_scales(caffe_weights, rgbs)
+    rgbs, scales = two_photos_64px, layer_by_layer
     assert set(scales) == set(models.CONV_LAYERS)
     net = models.VGG19(models.apply_scales(caffe_weights, scales), models.CAFFE, "avg")
     means = models.mean_activations(net, rgbs)
@@ -363,15 +367,14 @@ def test_calibration_gives_unit_mean_activation(caffe_weights, two_photos_64px):
     assert (plain["conv1_2"] - 1).abs().max() > 1.0
 
 
-def test_one_pass_calibration_equals_the_layer_by_layer_definition(caffe_weights, two_photos_64px):
+def test_one_pass_calibration_equals_the_layer_by_layer_definition(two_photos_64px, layer_by_layer):
     """reproduce/calibrate.py's plain_means (one forward pass of the plain network) gives the scales of the
     layer-by-layer definition: ReLU and average pooling commute with positive per-channel scales, so the two
     differ only by float32 rounding. That rounding is relative to the pre-activations, not to a near-dead
     filter's small mean, so the tolerance is 1e-5 of the layer's largest mean (the measured error is below
     2e-7 of it); a wrong scale is off by its whole size."""
     from calibrate import plain_means
-    reference = layer_by_layer_scales(caffe_weights, two_photos_64px)
-    one_pass = plain_means(two_photos_64px, "avg")
+    reference, one_pass = layer_by_layer, plain_means(two_photos_64px, "avg")
     for name in models.CONV_LAYERS:
         torch.testing.assert_close(one_pass[name], reference[name], rtol=0,
                                    atol=1e-5 * reference[name].max().item(), msg=name)
