@@ -552,6 +552,24 @@ def test_stall_patience_counts_evaluations_without_a_new_best():
         assert objective.evaluations == made, patience
 
 
+def test_a_non_finite_gradient_stops_the_run_even_when_the_loss_is_finite():
+    """sqrt(|x|) at x = 0: the loss is 0, its gradient NaN; the run must stop there (Stop.NON_FINITE), not hand
+    the optimiser a NaN step."""
+    class Identity(torch.nn.Module):
+        preprocessing, dtype = models.CAFFE, torch.float32
+
+        def forward(self, x, layers):
+            return {"conv1_1": x}
+
+    loss = lambda feats, x: (feats["conv1_1"].abs().sqrt().sum(), {})  # noqa: E731
+    loss.layers = ["conv1_1"]
+    objective = train.Objective(Identity(), loss, budget=10, tol=0.0)
+    objective(torch.ones(1, 1, 1, 2))
+    with pytest.raises(train.Stop) as stop:
+        objective(torch.zeros(1, 1, 1, 2))
+    assert stop.value.kind == train.Stop.NON_FINITE and objective.history[-1]["total"] == 0.0
+
+
 @pytest.mark.parametrize("tol, expected", [(0.21, 289), (0.11, 505)])
 def test_tol_stops_where_the_best_loss_gains_less_than_tol_over_the_window(tol, expected):
     """Losses 100/n: over the WINDOW = W evaluations that end at n the best loss improves by W/(n - W),
@@ -668,6 +686,15 @@ def test_check_size_refuses_small_and_huge(monkeypatch):
     config.check_size(2000, 2000, ["conv5_1"], cpu, "output")
 
 
+def test_style_only_run_takes_height_and_has_no_content_term(starry_night):
+    """A texture (no --content): --size is the width, --height the height; Eq. 7 is L_style alone."""
+    cfg = train.Config(style=str(starry_night), size=40, height=24, budget=2, precision="fp32", device="cpu",
+                       style_layers=("conv1_1", "conv2_1"))
+    result = train.stylize(cfg)
+    assert result.image.shape == (1, 3, 24, 40)
+    assert all("content" not in h and h["total"] == pytest.approx(h["style"]) for h in result.history)
+
+
 def test_style_only_output_size_is_checked_with_its_own_style_size(starry_night):
     """Texture synthesis with --style-size: the output (--size) is checked as well as the style image."""
     cfg = train.Config(style=str(starry_night), size=12, style_size=64, precision="fp32", device="cpu")
@@ -739,7 +766,7 @@ def test_nan_from_the_command_line_saves_and_exits_3(monkeypatch, capsys, tmp_pa
 # --------------------------------------------------------------------------- #
 def test_config_json_round_trip():
     cfg = train.Config(content="a.jpg", style=None, size=96, style_layers=("conv1_1", "conv3_1"), ratio=1e-4,
-                       optimizer="adam", normalised=False, seed=11, literal_ratio=True)
+                       optimizer="adam", normalised=False, seed=11, literal_ratio=True, schedule=((32, 5), (64, 3)))
     data = json.loads(json.dumps(cfg.to_json()))
     assert train.Config(**data) == cfg
     assert train.Config(**json.loads(json.dumps(train.Config().to_json()))) == train.Config()
