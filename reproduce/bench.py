@@ -962,4 +962,4 @@ def write_report(text: str, raw: dict, out: str) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.cli(main, "nothing written, except what --device saved as it went"))

@@ -163,8 +163,9 @@ def published_image(args: argparse.Namespace, name: str) -> str:
     return str(path)
 
 
-def cli(main) -> int:
-    """Run a script's main(); one-line errors with exit 2 for unusable inputs, 130 on Ctrl-C."""
+def cli(main, interrupted: str = "finished panels are cached; run the same command again to resume") -> int:
+    """Run a script's main(); one-line errors with exit 2 for unusable inputs, 130 on Ctrl-C (``interrupted``:
+    what the user has then)."""
     try:
         try:
             return main() or 0
@@ -176,7 +177,7 @@ def cli(main) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished panels are cached; run the same command again to resume", file=sys.stderr)
+        print(f"interrupted: {interrupted}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. --plan | head: the reader has gone; nothing left to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

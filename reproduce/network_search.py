@@ -35,11 +35,13 @@ import torch
 
 import repo  # noqa: F401  (the repository root on sys.path)
 
+import common  # noqa: E402
+
 import models  # noqa: E402
 import train  # noqa: E402
 import fidelity  # noqa: E402
 import paper  # noqa: E402
-from common import PUBLISHED_ENV  # noqa: E402
+from common import PUBLISHED_ENV, has_manifest  # noqa: E402
 from images import load_rgb, resolve_image, write_text_atomic  # noqa: E402
 
 LAYERS = paper.STYLE_LAYERS
@@ -189,10 +191,12 @@ def main(argv=None) -> int:
     p.add_argument("--ours", nargs=3, action="append", default=[], metavar=("PNG", "PAINTING", "RATIO"),
                    help="stationary: also fit one of our results (a control: it is a near-optimum by construction)")
     args = p.parse_args(argv)
+    if not has_manifest(args.published):
+        p.error(f"--published {args.published}: no MANIFEST.tsv there")
     torch.set_num_threads(2)
     {"balance": balance, "stationary": stationary, "size": size}[args.what](args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.cli(main, "nothing written"))

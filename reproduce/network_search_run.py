@@ -18,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 import repo  # noqa: F401  (the repository root on sys.path)
 
+import common  # noqa: E402
+
 import models  # noqa: E402
 import paper  # noqa: E402
 from images import write_text_atomic  # noqa: E402
@@ -58,4 +60,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.cli(main, "nothing written"))

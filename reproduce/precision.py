@@ -35,6 +35,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 import repo  # noqa: F401  (the repository root on sys.path)
 
+import common  # noqa: E402
+
 import machine  # noqa: E402
 import models  # noqa: E402
 import paper  # noqa: E402
@@ -297,4 +299,4 @@ def figure(runs: dict, differences: list[float], args, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.cli(main, "nothing written (the runs are not cached)"))

@@ -96,6 +96,8 @@ def test_quick_never_writes_into_figures():
     ("coarse_to_fine", ["--final", "0"], "--final must be at least 1, not 0"),
     ("all", ["--only", "fig2,fig9"], "--only: no job fig9; choose from fig1,"),
     ("all", ["--published", "/proc"], "--published /proc: no MANIFEST.tsv there"),
+    ("fidelity", ["--published", "/proc"], "--published /proc: no MANIFEST.tsv there"),
+    ("network_search", ["balance", "--published", "/proc"], "--published /proc: no MANIFEST.tsv there"),
 ])
 def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(script, argv, message, capsys):
     """A 0 is refused, not taken for "not given"; an output directory that cannot be written is refused before
