@@ -274,7 +274,7 @@ class FigureRun:
 
     def run(self, key: str, cfg: Config, title: str = "", published=()) -> Result:
         """Compute (or fetch) one panel and record it. Panels with a published counterpart are also written
-        to <out-dir>/panels/<figure>/<key>.png, which compare.py reads."""
+        to <out-dir>/panels/<figure>/<key>.png, which compare.py reads, with their record beside it as JSON."""
         was_cached = cached(cfg, self.args.cache_dir) is not None
         n = len(self.records) + 1
         result = run_panel(cfg, self.args.cache_dir, f"{self.name} {key} ({n})")
@@ -295,6 +295,9 @@ class FigureRun:
             rel = Path("panels") / self.name / f"{key}.png"
             save_rgb(result.image, self.args.out_dir / rel)
             record["image"] = str(rel)
+            beside = {"figure": self.name, **{k: v for k, v in record.items() if k != "cached"}}
+            write_text_atomic((self.args.out_dir / rel).with_suffix(".json"),
+                              json.dumps(beside, indent=1, ensure_ascii=False) + "\n")
         self.records.append(record)
         return result
 

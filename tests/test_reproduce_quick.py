@@ -43,6 +43,10 @@ def test_all_quick(tmp_path, neckarfront):
         assert meta["settings"]["quick"] and meta["panels"] and meta["machine"], name
         assert all(p["evaluations"] > 0 for p in meta["panels"] if p["config"] is not None), name
         assert all(p["computed_at"] == git_state() for p in meta["panels"] if p["config"] is not None), name
+        for p in meta["panels"]:  # a panel image in panels/ has its record beside it
+            if p.get("image"):
+                beside = json.loads((tmp_path / p["image"]).with_suffix(".json").read_text())
+                assert beside["figure"] == name and beside["config"] == p["config"], (name, p["key"])
     if have_published():
         compare = (tmp_path / "compare.md").read_text()
         assert "| 3 | fig3_B_turner_1e-3.jpg |" in compare
