@@ -53,9 +53,9 @@ class Config:
     content_layer: str = _opt(paper.CONTENT_LAYER, "layer l of the content loss (Eq. 1), e.g. conv4_2")
     style_layers: tuple[str, ...] = _opt(paper.STYLE_LAYERS, "comma-separated style layers (Eq. 5), "
                                          "each weighted w_l = 1/count")
-    ratio: float = _opt(paper.HEADLINE_RATIO, "alpha/beta as printed in the paper (Eq. 7), e.g. 1e-3 for [A] Fig 2 B-D. It is "
-                              "translated into the alpha/beta this repository's network needs at --size "
-                              "(paper.equation_ratio); both go in the JSON")
+    ratio: float = _opt(paper.HEADLINE_RATIO, "alpha/beta as printed in the paper (Eq. 7), e.g. 1e-3 for [A] "
+                                              "Fig 2 B-D. It is translated into the alpha/beta this repository's "
+                                              "network needs at --size (paper.equation_ratio); both go in the JSON")
     literal_ratio: bool = _opt(False, "use --ratio as the alpha/beta of Eq. 7 itself, untranslated",
                                action=argparse.BooleanOptionalAction)
     content_loss: str = _opt("sse", "sse (Eq. 1) | dot | cosine (ablations; see loss.py)",

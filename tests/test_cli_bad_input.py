@@ -185,7 +185,8 @@ def test_bad_arguments_are_refused_in_one_line(bad_argument_runs, row, flags, ex
     assert sorted(p.name for p in d.iterdir()) == ["adir.png", "afile.txt"]  # nothing written, nothing left
     assert list((d / "adir.png").iterdir()) == [] and (d / "afile.txt").is_file()
     assert not Path("/proc/x.png").exists() and not Path("/proc/x.json").exists()
-    assert sorted(p.name for p in names["bad"].iterdir()) == ["empty.jpg", "notes.png", "torchvision.pth", "truncated.jpg"]
+    assert sorted(p.name for p in names["bad"].iterdir()) == ["empty.jpg", "notes.png", "torchvision.pth",
+                                                              "truncated.jpg"]
 
 
 # The same refusals through the Python API: a ValueError subclass with a one-line message, before any image is

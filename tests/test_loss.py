@@ -105,8 +105,9 @@ def test_split_target_is_exact():
 def test_bfloat16_gram_minus_rounds_the_difference_once():
     """The fast path: bf16 features, float32 results. gram(F) widens F, so the targets A^l are the exact Gram
     matrices of the bf16 numbers up to float32 summation (4096 positive products: ~5e-6 of an entry even when
-    summed one after another; bound 1e-4, 20x below one bf16 rounding, 2^-9). gram_minus rounds once, after subtracting A_high
-    inside the float32 accumulator: within 2^-8 of |G - A| (one bf16 rounding is <= 2^-9 of each entry).
+    summed one after another; bound 1e-4, 20x below one bf16 rounding, 2^-9). gram_minus rounds once, after
+    subtracting A_high inside the float32 accumulator: within 2^-8 of |G - A| (one bf16 rounding is <= 2^-9 of
+    each entry).
     F and the style features here are alike, as near a solution, so |G - A| is a few % of |G| and rounding G
     first (2^-9 of |G|) would miss this bound by about 10x."""
     N, M = 16, 4096
