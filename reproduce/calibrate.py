@@ -36,7 +36,6 @@ from PIL import Image
 import repo  # noqa: F401  (the repository root on sys.path)
 
 import common  # noqa: E402
-
 import models  # noqa: E402
 from images import ImageError, as_rgb8, load_rgb, open_image, read_manifest, resolve_image, sha256  # noqa: E402,E501
 from images import write_text_atomic  # noqa: E402

@@ -74,7 +74,7 @@ def parser(doc: str, script: str, versions: bool = False, published: bool = Fals
     paper's usual 512 px. ``only``: the script lays out its panels through ``compute`` (--only works)."""
     name = Path(script).stem
     p = OneLineParser(prog=f"python reproduce/{name}.py", description=doc,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     if versions:
         p.add_argument("--paper", choices=("arxiv", "cvpr"), default="arxiv",
                        help="whose settings: arXiv 1508.06576 [A] (default) or CVPR 2016 [C]")

@@ -464,7 +464,7 @@ def grain_section(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python reproduce/compare.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--published", type=Path, help="directory of the published panels with MANIFEST.tsv, from your "
                    "own copy of the paper (default $GATYS_PUBLISHED)")
     p.add_argument("--figures", type=Path, default=Path(__file__).resolve().parent.parent / "figures",

@@ -36,7 +36,6 @@ import torch
 import repo  # noqa: F401  (the repository root on sys.path)
 
 import common  # noqa: E402
-
 import models  # noqa: E402
 import train  # noqa: E402
 import fidelity  # noqa: E402

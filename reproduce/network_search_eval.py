@@ -19,7 +19,7 @@ from train import OneLineParser  # noqa: E402
 
 def main(argv=None) -> int:
     p = OneLineParser(prog="python reproduce/network_search_eval.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("panel", help="file name of the published panel, e.g. fig3_C_starry_night_8e-4.jpg")
     p.add_argument("ours", nargs="+", type=Path, help="our images")
     p.add_argument("--published", type=Path, help=f"directory of the published CVPR panels, from your own copy "

@@ -19,7 +19,6 @@ REPO = Path(__file__).resolve().parent.parent
 import repo  # noqa: F401  (the repository root on sys.path)
 
 import common  # noqa: E402
-
 import models  # noqa: E402
 import paper  # noqa: E402
 from images import write_text_atomic  # noqa: E402
