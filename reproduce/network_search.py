@@ -192,7 +192,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not has_manifest(args.published):
         p.error(f"--published {args.published}: no MANIFEST.tsv there")
-    torch.set_num_threads(2)
     {"balance": balance, "stationary": stationary, "size": size}[args.what](args)
     return 0
 
