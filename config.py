@@ -118,6 +118,10 @@ class Config:
         """Evaluations over all stages."""
         return sum(count for _, count in self.stages())
 
+    def init_file(self) -> str | None:
+        """--init as an image file, or None when it names noise, the content or the style image."""
+        return None if self.init in ("noise", "content", "style") else self.init
+
     def network_name(self) -> str:
         """The network as paper.NETWORK_FACTOR names it: the scales' name, or "plain"."""
         return self.scales if self.normalised else "plain"
@@ -187,7 +191,7 @@ def check(cfg: Config, writes_output: bool = False) -> None:
     device = machine.resolve_device(cfg.device)  # DeviceError for a device that is not there
     if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("--precision bf16: this GPU does not support bfloat16; use fp32 or fp16")
-    for spec in (cfg.content, cfg.style, None if cfg.init in ("noise", "content", "style") else cfg.init):
+    for spec in (cfg.content, cfg.style, cfg.init_file()):
         if spec is not None:
             images.resolve_image(spec, cfg.images)  # exists, or is a paper image (downloaded now)
     if writes_output:

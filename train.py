@@ -337,8 +337,8 @@ def stylize(cfg: Config, callback: Callable[[Progress], None] | None = None,
     spec = cfg.network()
     stages = [dataclasses.replace(cfg, size=edge, budget=count, schedule=()) for edge, count in cfg.stages()]
     inputs = [prepare_images(stage, spec.device) for stage in stages]  # every size refused before any work
-    if cfg.init not in ("noise", "content", "style"):  # a start image's file, decoded now: readable before any work
-        images.open_image(images.resolve_image(cfg.init, cfg.images))
+    if cfg.init_file() is not None:  # decoded now: readable before any work
+        images.open_image(images.resolve_image(cfg.init_file(), cfg.images))
     net = net if net is not None else spec.build()
     history, start, x, reason, interrupted, finite = [], None, None, "", False, True
     with machine.ieee_float32(spec.device):  # a GPU's float32 convolutions are TF32 unless told otherwise

@@ -366,8 +366,7 @@ def check_inputs(panels) -> None:
         cfg = panel.config
         if cfg is not None:
             check(cfg)
-        specs = [panel.image, panel.inset] + ([] if cfg is None else [cfg.content, cfg.style] +
-                                              ([cfg.init] if cfg.init not in ("noise", "content", "style") else []))
+        specs = [panel.image, panel.inset] + ([] if cfg is None else [cfg.content, cfg.style, cfg.init_file()])
         for path in (resolve_image(spec, None if cfg is None else cfg.images) for spec in filter(None, specs)):
             if path not in decoded:
                 open_image(path)

@@ -24,7 +24,6 @@ import common  # noqa: E402
 import machine  # noqa: E402
 import paper  # noqa: E402
 import train  # noqa: E402
-from config import BAD_INPUT  # noqa: E402
 from images import check_directory_writable, load_rgb, write_text_atomic  # noqa: E402
 
 # a word in the published panel's file name -> the painting it shows
@@ -84,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if not common.has_manifest(args.published):
         p.error(f"--published {args.published}: no MANIFEST.tsv there")
     if args.out is not None:
-        try:
-            check_directory_writable(args.out.parent, args.out)
-        except BAD_INPUT as e:
-            p.error(str(e))
+        check_directory_writable(args.out.parent, args.out)  # one line by common.cli
     rows, header = [], ["published panel", "printed α/β"]
     for name, kw in VARIANTS.items():
         header += [f"{name}: L_content", "L_style", "α·L_c / β·L_s", "α/β for balance 1", "÷ printed"]
