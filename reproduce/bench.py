@@ -140,11 +140,15 @@ def build_net(precision: str, device: torch.device = CPU) -> models.VGG19:
     return models.build_vgg19(None, True, "avg", device, dtype, channels_last)
 
 
+def dtype_name(precision: str, device: torch.device = CPU) -> str:
+    """The network dtype ``precision`` runs in on ``device``: 'bf16' or 'fp32' for auto, else itself."""
+    return {v: k for k, v in machine.PRECISIONS.items()}[machine.resolve_precision(precision, device)[0]]
+
+
 def network_label(precision: str, device: torch.device = CPU) -> str:
     """What ``precision`` runs as on ``device``: 'bf16 + channels_last', 'fp32, NCHW', ..."""
-    dtype, channels_last = machine.resolve_precision(precision, device)
-    name = {v: k for k, v in machine.PRECISIONS.items()}[dtype]
-    return f"{name} + channels_last" if channels_last else f"{name}, NCHW"
+    channels_last = machine.resolve_precision(precision, device)[1]
+    return dtype_name(precision, device) + (" + channels_last" if channels_last else ", NCHW")
 
 
 def config(long_edge: int, precision: str, images: str | None, device: torch.device = CPU) -> train.Config:
@@ -662,7 +666,7 @@ def report(meta: dict, ev: dict, fl: dict, opt: dict, mem: dict, prof: dict | No
                  + f"\n\nLoad at the end of this section: {opt['load']}.")
     # 3. GFLOP/s
     rows = []
-    for p, label in (("fp32", "fp32"), (FAST, meta["fast"].split()[0].rstrip(","))):
+    for p, label in (("fp32", "fp32"), (FAST, dtype_name(FAST))):
         n = fl["mm_n"][p]
         rows.append([f"torch.mm {n}×{n}×{n} (best of 5)", label, fmt(2.0 * n**3 / 1e9), fmt(fl["peak_seconds"][p], 3),
                      fmt(fl["peak_gflops"][p]), "100 %"])

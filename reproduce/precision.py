@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounded_weights:
         report_rounded_weights(args.images, args.size, args.scales)  # bad input: one line by common.cli
         return 0
+    warning = machine.emulation_warning("bf16", torch.device("cpu"))  # the judge and the runs use the bf16 network
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.judge:
         judge_saved([(path, saved_config(path, args.images)) for path in args.judge])
         return 0

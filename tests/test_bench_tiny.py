@@ -64,7 +64,7 @@ def test_bench_tiny(tmp_path):
     fl = rows(text, "## 3.")[1:]
     import bench
     fast = bench.network_label("auto")  # bf16 + channels_last where the CPU has native bf16, else fp32 + ...
-    assert fast in text and [r[1] for r in fl] == ["fp32", fast.split()[0], "fp32, NCHW", fast]
+    assert fast in text and [r[1] for r in fl] == ["fp32", bench.dtype_name("auto"), "fp32, NCHW", fast]
     for r in fl:
         for cell in r[2:]:
             positive(cell)
