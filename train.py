@@ -508,6 +508,13 @@ def config_from_args(argv: list[str] | None = None) -> Config:
     return Config(**args)
 
 
+def warn_if_emulated(precision: str, device: torch.device) -> None:
+    """One line on stderr, once the input is known to be good, where the precision asked for is emulated."""
+    warning = machine.emulation_warning(precision, device)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(argv)
     out = Path(cfg.out)
@@ -516,9 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    warning = machine.emulation_warning(cfg.precision, machine.resolve_device(cfg.device))
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+    warn_if_emulated(cfg.precision, machine.resolve_device(cfg.device))
     bar = progress_bar(cfg.total_budget(), out.name, cfg.save_every, lambda rgb: images.save_rgb(rgb, out))
     try:
         result = stylize(cfg, bar)

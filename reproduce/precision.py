@@ -180,13 +180,6 @@ def compare(seed: int, args, judge, prep) -> dict:
     }
 
 
-def warn_if_bf16_is_emulated() -> None:
-    """Once the input is known to be good: the runs and the judge use the bf16 network, slow where emulated."""
-    warning = machine.emulation_warning("bf16", torch.device("cpu"))
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = train.OneLineParser(prog="python reproduce/precision.py", description=__doc__.split("\n")[0])
     p.add_argument("--budget", type=int, default=500, help="L-BFGS evaluations per run")
@@ -210,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.judge:
         saved = [(path, saved_config(path, args.images)) for path in args.judge]
-        warn_if_bf16_is_emulated()
+        train.warn_if_emulated("bf16", torch.device("cpu"))  # the judge uses the bf16 network
         judge_saved(saved)
         return 0
     try:
@@ -222,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = machine.load_average()
     out = Path(args.out_dir)
     check_writable(out / "precision.png")
-    warn_if_bf16_is_emulated()
+    train.warn_if_emulated("bf16", torch.device("cpu"))
     judge, prep = fp32_judge(args.images, args.size, args.scales)
     results = {seed: compare(seed, args, judge, prep) for seed in seeds}
     differences = [r["relative_difference"] for r in results.values()]
